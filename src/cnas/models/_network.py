@@ -1,0 +1,323 @@
+"""Evaluation networks built from a genotype: ``NetworkCIFAR`` and ``NetworkImageNet``.
+
+Parameter names follow the original CNAS release (``stem``/``stem0``/``stem1``,
+``cells.N.preprocess0``, ``cells.N._ops.K``, ``auxiliary_head``, ``classifier``) so its
+checkpoints load with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from .._genotype import Edge, Genotype
+from ..genotypes import resolve
+from ..ops import FactorizedReduce, ReLUConvBN, get_op
+
+__all__ = [
+    "AuxiliaryHeadCIFAR",
+    "AuxiliaryHeadImageNet",
+    "Cell",
+    "NetworkCIFAR",
+    "NetworkImageNet",
+    "drop_path",
+]
+
+GenotypeLike = Genotype | str | os.PathLike[str]
+
+
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Zero whole samples of ``x`` with probability ``drop_prob`` and rescale the rest."""
+    if drop_prob <= 0.0:
+        return x
+    keep = 1.0 - drop_prob
+    mask = torch.empty((x.size(0), 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+    return x * mask / keep
+
+
+class Cell(nn.Module):
+    """One cell of an evaluation network, compiled from a genotype's normal or reduce cell.
+
+    Args:
+        genotype: The architecture.
+        C_prev_prev: Channels of the cell input two steps back.
+        C_prev: Channels of the previous cell's output.
+        C: Channels of each intermediate node.
+        reduction: Whether this is a reduction cell (stride 2 on edges from nodes 0 and 1).
+        reduction_prev: Whether the previous cell reduced (then input 0 is reduced too).
+    """
+
+    def __init__(
+        self,
+        genotype: Genotype,
+        C_prev_prev: int,
+        C_prev: int,
+        C: int,
+        reduction: bool,
+        reduction_prev: bool,
+    ) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.preprocess0: nn.Module = (
+            FactorizedReduce(C_prev_prev, C)
+            if reduction_prev
+            else ReLUConvBN(C_prev_prev, C, 1, 1, 0)
+        )
+        self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0)
+        edges, concat = genotype.cell("reduce" if reduction else "normal")
+        self._edges: tuple[Edge, ...] = edges
+        self._concat: tuple[int, ...] = concat
+        self.multiplier = len(concat)
+        self._ops = nn.ModuleList(
+            get_op(e.op)(C, 2 if reduction and e.src < 2 else 1, True) for e in edges
+        )
+        self._drop = [not isinstance(op, nn.Identity) for op in self._ops]
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        """Compute the cell output from the two previous cell outputs."""
+        states: dict[int, torch.Tensor] = {0: self.preprocess0(s0), 1: self.preprocess1(s1)}
+        apply_drop = self.training and drop_prob > 0.0
+        for op, edge, droppable in zip(self._ops, self._edges, self._drop, strict=True):
+            h = op(states[edge.src])
+            if apply_drop and droppable:
+                h = drop_path(h, drop_prob)
+            prev = states.get(edge.dst)
+            states[edge.dst] = h if prev is None else prev + h
+        return torch.cat([states[i] for i in self._concat], dim=1)
+
+
+class AuxiliaryHeadCIFAR(nn.Module):
+    """Auxiliary classifier after two thirds of the network (expects 8x8 inputs)."""
+
+    def __init__(self, C: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
+            nn.Conv2d(C, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(128, 768, 2, bias=False),
+            nn.BatchNorm2d(768),
+            nn.ReLU(inplace=True),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Auxiliary logits."""
+        return self.classifier(self.features(x).flatten(1))  # type: ignore[no-any-return]
+
+
+class AuxiliaryHeadImageNet(nn.Module):
+    """Auxiliary classifier for ImageNet (expects 14x14 inputs).
+
+    As in DARTS and the original CNAS code, there is no BatchNorm after the 768-channel
+    convolution; the released weights were trained that way.
+    """
+
+    def __init__(self, C: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.AvgPool2d(5, stride=2, padding=0, count_include_pad=False),
+            nn.Conv2d(C, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(128, 768, 2, bias=False),
+            nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Auxiliary logits."""
+        return self.classifier(self.features(x).flatten(1))  # type: ignore[no-any-return]
+
+
+def _check_sizes(C: int, num_classes: int, layers: int) -> None:
+    for name, value in (("C", C), ("num_classes", num_classes), ("layers", layers)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class _Network(nn.Module):
+    """Shared cell stacking and heads of the CIFAR and ImageNet networks."""
+
+    cells: nn.ModuleList
+    auxiliary_head: nn.Module | None
+    classifier: nn.Linear
+
+    def __init__(self, genotype: GenotypeLike, layers: int, auxiliary: bool) -> None:
+        super().__init__()
+        self.genotype = resolve(genotype)
+        self._layers = layers
+        self._auxiliary = auxiliary
+        self.drop_path_prob = 0.0
+        """Drop-path probability applied in training mode; trainers grow it over time."""
+
+    def _build_cells(
+        self,
+        C: int,
+        C_stem: int,
+        reduction_prev: bool,
+        num_classes: int,
+        aux_cls: type[nn.Module],
+    ) -> int:
+        C_prev_prev, C_prev, C_curr = C_stem, C_stem, C
+        self.cells = nn.ModuleList()
+        C_to_auxiliary = C_prev
+        for i in range(self._layers):
+            reduction = i in (self._layers // 3, 2 * self._layers // 3)
+            if reduction:
+                C_curr *= 2
+            cell = Cell(self.genotype, C_prev_prev, C_prev, C_curr, reduction, reduction_prev)
+            reduction_prev = reduction
+            self.cells.append(cell)
+            C_prev_prev, C_prev = C_prev, cell.multiplier * C_curr
+            if i == self._aux_index:
+                C_to_auxiliary = C_prev
+        self.auxiliary_head = aux_cls(C_to_auxiliary, num_classes) if self._auxiliary else None
+        return C_prev
+
+    @property
+    def _aux_index(self) -> int:
+        return 2 * self._layers // 3
+
+    @property
+    def auxiliary(self) -> bool:
+        """Whether the network has an auxiliary head."""
+        return self._auxiliary
+
+    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and auxiliary logits.
+
+        The auxiliary logits are computed only in training mode on a network built with
+        ``auxiliary=True``; otherwise the second element is ``None``. Trainers add
+        ``auxiliary_weight * loss(aux_logits, target)`` to the loss.
+        """
+        s0, s1 = self._stem(x)
+        logits_aux: torch.Tensor | None = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == self._aux_index and self.auxiliary_head is not None and self.training:
+                logits_aux = self.auxiliary_head(s1)
+        return self._head(s1), logits_aux
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits for a batch of images."""
+        s0, s1 = self._stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+        return self._head(s1)
+
+
+class NetworkCIFAR(_Network):
+    """The CIFAR network: a 3x3 stem, then ``layers`` cells, reductions at 1/3 and 2/3.
+
+    Args:
+        C: Channels of the first cells' nodes (36 in the paper).
+        num_classes: Output classes.
+        layers: Number of cells (20 in the paper).
+        auxiliary: Add the auxiliary head after cell ``2 * layers // 3``.
+        genotype: A :class:`~cnas.Genotype`, a registered name (``"CNAS"``) or a path to
+            a genotype JSON file.
+        in_channels: Input image channels.
+
+    Example:
+        >>> import torch, cnas
+        >>> net = cnas.NetworkCIFAR(16, 10, 8, True, cnas.genotypes.CNAS).eval()
+        >>> net(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        C: int,
+        num_classes: int,
+        layers: int,
+        auxiliary: bool,
+        genotype: GenotypeLike,
+        *,
+        in_channels: int = 3,
+    ) -> None:
+        _check_sizes(C, num_classes, layers)
+        super().__init__(genotype, layers, auxiliary)
+        C_stem = 3 * C
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
+            nn.BatchNorm2d(C_stem),
+        )
+        C_prev = self._build_cells(C, C_stem, False, num_classes, AuxiliaryHeadCIFAR)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.stem(x)
+        return s, s
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.global_pooling(x).flatten(1))  # type: ignore[no-any-return]
+
+
+class NetworkImageNet(_Network):
+    """The ImageNet network: two strided stems (224 -> 28), then ``layers`` cells.
+
+    Args:
+        C: Channels of the first cells' nodes (48 in the paper); must be even.
+        num_classes: Output classes.
+        layers: Number of cells (14 in the paper).
+        auxiliary: Add the auxiliary head after cell ``2 * layers // 3``.
+        genotype: A :class:`~cnas.Genotype`, a registered name or a genotype JSON path.
+        dropout: Dropout probability before the classifier.
+        in_channels: Input image channels.
+    """
+
+    def __init__(
+        self,
+        C: int,
+        num_classes: int,
+        layers: int,
+        auxiliary: bool,
+        genotype: GenotypeLike,
+        *,
+        dropout: float = 0.0,
+        in_channels: int = 3,
+    ) -> None:
+        _check_sizes(C, num_classes, layers)
+        if C % 2:
+            raise ValueError(f"NetworkImageNet needs an even C (the stem halves it), got {C}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        super().__init__(genotype, layers, auxiliary)
+        self.stem0 = nn.Sequential(
+            nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(C // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(C // 2, C, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(C),
+        )
+        self.stem1 = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.Conv2d(C, C, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(C),
+        )
+        C_prev = self._build_cells(C, C, True, num_classes, AuxiliaryHeadImageNet)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(C_prev, num_classes)
+
+    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s0 = self.stem0(x)
+        return s0, self.stem1(s0)
+
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.dropout(self.global_pooling(x).flatten(1))
+        return self.classifier(out)  # type: ignore[no-any-return]

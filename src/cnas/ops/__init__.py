@@ -1,0 +1,45 @@
+"""Candidate operations: the op registry and the standard DARTS op family.
+
+Every op is built by a factory ``factory(C, stride, affine) -> nn.Module`` that maps ``C``
+channels to ``C`` channels. Register your own with :func:`register_op`, or ship them in a
+package that declares them in the entry-point group ``cnas.ops``::
+
+    [project.entry-points."cnas.ops"]
+    my_op = "my_package.ops:my_op_factory"
+"""
+
+from ._blocks import DilConv as DilConv
+from ._blocks import FactorizedReduce as FactorizedReduce
+from ._blocks import ReLUConvBN as ReLUConvBN
+from ._blocks import SepConv as SepConv
+from ._blocks import Zero as Zero
+from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from ._registry import OpFactory as OpFactory
+from ._registry import OpSpec as OpSpec
+from ._registry import UnknownOpError as UnknownOpError
+from ._registry import get_op as get_op
+from ._registry import is_registered as is_registered
+from ._registry import list_ops as list_ops
+from ._registry import register_op as register_op
+from ._registry import unregister_op as unregister_op
+from ._standard import DARTS_OPS as DARTS_OPS
+from ._standard import EXTRA_OPS as EXTRA_OPS
+
+__all__ = [
+    "DARTS_OPS",
+    "ENTRY_POINT_GROUP",
+    "EXTRA_OPS",
+    "DilConv",
+    "FactorizedReduce",
+    "OpFactory",
+    "OpSpec",
+    "ReLUConvBN",
+    "SepConv",
+    "UnknownOpError",
+    "Zero",
+    "get_op",
+    "is_registered",
+    "list_ops",
+    "register_op",
+    "unregister_op",
+]
