@@ -99,40 +99,33 @@ def _check_cell(
                 raise GenotypeError(f"{cell} cell, edge {i} {tuple(raw)!r}: {exc}") from None
         checked.append(Edge(op, src, dst))
 
-    if len(checked) % 2:
-        raise GenotypeError(
-            f"{cell} cell: {len(checked)} edges; every intermediate node takes exactly two"
-        )
-    n_nodes = len(checked) // 2
-    last = n_nodes + 1
-    previous_dst = 2
     counts: dict[int, int] = {}
     for i, edge in enumerate(checked):
         where = f"{cell} cell, edge {i} {tuple(edge)!r}"
-        if not 2 <= edge.dst <= last:
+        if edge.dst < 2:
             raise GenotypeError(
-                f"{where}: destination node {edge.dst} does not exist; with {len(checked)} "
-                f"edges the intermediate nodes are 2..{last}"
+                f"{where}: destination node {edge.dst} is a cell input; intermediate nodes "
+                "are numbered from 2"
             )
         if not 0 <= edge.src < edge.dst:
             raise GenotypeError(
                 f"{where}: source node {edge.src} must be an earlier node "
                 f"(0..{edge.dst - 1}) than destination node {edge.dst}"
             )
-        if edge.dst < previous_dst:
-            raise GenotypeError(
-                f"{where}: edges must be listed by destination node in increasing order "
-                f"(node {edge.dst} comes after node {previous_dst})"
-            )
-        previous_dst = edge.dst
         counts[edge.dst] = counts.get(edge.dst, 0) + 1
-        if counts[edge.dst] > 2:
-            raise GenotypeError(f"{where}: node {edge.dst} has more than two incoming edges")
+    last = max(counts)
     for node in range(2, last + 1):
         if counts.get(node, 0) != 2:
             raise GenotypeError(
                 f"{cell} cell: node {node} has {counts.get(node, 0)} incoming edge(s); "
                 "every intermediate node takes exactly two"
+            )
+    for i in range(1, len(checked)):
+        if checked[i].dst < checked[i - 1].dst:
+            raise GenotypeError(
+                f"{cell} cell, edge {i} {tuple(checked[i])!r}: edges must be listed by "
+                f"destination node in increasing order (node {checked[i].dst} comes after "
+                f"node {checked[i - 1].dst})"
             )
 
     if concat is None:
@@ -630,7 +623,7 @@ def _parse_darts_repr(text: str) -> dict[str, Any]:
     except SyntaxError as exc:
         raise GenotypeError(f"DARTS genotype string: not valid syntax ({exc.msg})") from None
     call = tree.body
-    if not isinstance(call, ast.Call):
+    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
         raise GenotypeError(
             "DARTS genotype string: expected Genotype(normal=..., "
             "normal_concat=..., reduce=..., reduce_concat=...)"

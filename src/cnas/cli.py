@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,16 @@ from ._version import __version__
 __all__ = ["main"]
 
 logger = logging.getLogger("cnas")
+
+
+def _out(message: str) -> None:
+    """Write a result line to standard output (the CLI's job; library code logs instead)."""
+    sys.stdout.write(message + "\n")
+
+
+def _err(message: str) -> None:
+    """Write a message line to standard error."""
+    sys.stderr.write(message + "\n")
 
 
 class CLIError(Exception):
@@ -44,7 +55,9 @@ def _cmd_draw(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if written != out:
+        _err(f"once graphviz is installed: dot -T{fmt} {written} -o {out}")
         return 1
+    _out(f"wrote {out}")
     return 0
 
 
@@ -52,17 +65,19 @@ def _cmd_genotypes(args: argparse.Namespace) -> int:
     from . import genotypes
 
     if args.name is None:
-        for _name in genotypes.list():
-            pass
+        for name in genotypes.list():
+            _out(name)
         return 0
     genotype = _resolve_genotype(args.name)
     from ._genotype import Genotype
 
     assert isinstance(genotype, Genotype)
-    if args.format == "json" or args.format == "darts":
-        pass
+    if args.format == "json":
+        _out(genotype.to_json(indent=2))
+    elif args.format == "darts":
+        _out(repr(genotype.to_darts()))
     else:
-        pass
+        _out(repr(genotype))
     return 0
 
 
@@ -131,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.setLevel(level)
     try:
         return int(args.func(args))
-    except CLIError:
+    except CLIError as exc:
+        _err(f"cnas {args.command}: error: {exc}")
         return 2
     except KeyboardInterrupt:
+        _err("interrupted")
         return 130
