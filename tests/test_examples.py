@@ -1,0 +1,22 @@
+"""The scripts in examples/ run as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_genotype_tour_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "genotype_tour.py"), str(tmp_path)],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "same as the published cell: True" in result.stdout
+    assert "NetworkCIFAR(36, 10, 20): 3,695,374 parameters" in result.stdout
+    assert "NetworkImageNet(48, 1000, 14): 5,318,368 parameters" in result.stdout
+    assert (tmp_path / "genotype.json").is_file()
+    assert (tmp_path / "cells.svg").is_file() or (tmp_path / "cells.gv").is_file()
