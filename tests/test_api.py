@@ -20,6 +20,7 @@ from cnas._deprecation import deprecated, warn_deprecated
 SNAPSHOT = Path(__file__).with_name("api_snapshot.json")
 PUBLIC_MODULES = ("cnas", "cnas.genotypes", "cnas.ops", "cnas.models", "cnas.utils", "cnas.viz")
 
+
 def _describe(obj: object) -> object:
     if isinstance(obj, ModuleType):
         return "module"
@@ -50,6 +51,7 @@ def _describe(obj: object) -> object:
             return "callable"
     return type(obj).__name__
 
+
 def current_api() -> dict[str, dict[str, object]]:
     api: dict[str, dict[str, object]] = {}
     for module_name in PUBLIC_MODULES:
@@ -57,7 +59,6 @@ def current_api() -> dict[str, dict[str, object]]:
         api[module_name] = {name: _describe(getattr(module, name)) for name in module.__all__}
     return api
 
-import importlib  # noqa: E402
 
 def test_public_api_matches_the_snapshot() -> None:
     api = current_api()
@@ -69,6 +70,7 @@ def test_public_api_matches_the_snapshot() -> None:
         "CNAS_UPDATE_API_SNAPSHOT=1 pytest tests/test_api.py and update CHANGELOG.md"
     )
 
+
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_every_public_name_exists_and_is_documented(module_name: str) -> None:
     module = importlib.import_module(module_name)
@@ -78,11 +80,14 @@ def test_every_public_name_exists_and_is_documented(module_name: str) -> None:
         if inspect.isclass(obj) or inspect.isfunction(obj) or isinstance(obj, ModuleType):
             assert inspect.getdoc(obj), f"{module_name}.{name} has no docstring"
 
+
 def test_version_matches_the_installed_metadata() -> None:
     assert cnas.__version__ == importlib.metadata.version("cnas")
 
+
 def test_package_ships_py_typed() -> None:
     assert resources.files("cnas").joinpath("py.typed").is_file()
+
 
 def test_deprecation_helper_names_the_removing_version() -> None:
     @deprecated(removed_in="1.0", instead="new_thing()")
@@ -90,9 +95,13 @@ def test_deprecation_helper_names_the_removing_version() -> None:
         """Old."""
         return x + 1
 
-    with pytest.warns(FutureWarning, match=r"old_thing\(\) is deprecated and will be removed "
-                                           r"in cnas 1.0; use new_thing\(\) instead"):
+    with pytest.warns(
+        FutureWarning,
+        match=r"old_thing\(\) is deprecated and will be removed "
+        r"in cnas 1.0; use new_thing\(\) instead",
+    ):
         assert old_thing(1) == 2
+
     def old_api() -> None:
         warn_deprecated("old_api()", removed_in="2.0")
 

@@ -79,7 +79,9 @@ def test_draw_without_dot_exits_1_and_leaves_the_source(
     assert "dot -Tsvg" in capsys.readouterr().err
 
 
-def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_format_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["draw", "CNAS", "-o", str(tmp_path / "x.svgq")]) == 2
     assert "unknown drawing format 'svgq'" in capsys.readouterr().err
 
@@ -101,10 +103,20 @@ def test_wrong_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "cnas", "--version"], capture_output=True,
-                            text=True, check=False, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cnas", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert result.returncode == 0
     assert result.stdout.strip() == f"cnas {cnas.__version__}"
-    result = subprocess.run([sys.executable, "-m", "cnas", "draw", "--help"],
-                            capture_output=True, text=True, check=False, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cnas", "draw", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert result.returncode == 0 and "--output" in result.stdout

@@ -12,7 +12,10 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def test_genotype_tour_runs(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / "genotype_tour.py"), str(tmp_path)],
-        capture_output=True, text=True, check=False, timeout=300,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "same as the published cell: True" in result.stdout

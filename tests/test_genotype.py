@@ -163,21 +163,45 @@ def test_json_round_trip_in_cnas_format() -> None:
 ORIGINAL_JSON = {
     # as str(genotype) of the original CNAS search writes it (json.dumps of __dict__)
     "named_normal_arch": [
-        ["dil_conv_3x3", 1, 2], ["sep_conv_3x3", 0, 2], ["sep_conv_3x3", 0, 3],
-        ["skip_connect", 1, 3], ["sep_conv_3x3", 1, 4], ["max_pool_3x3", 3, 4],
-        ["sep_conv_3x3", 2, 5], ["sep_conv_3x3", 4, 5],
+        ["dil_conv_3x3", 1, 2],
+        ["sep_conv_3x3", 0, 2],
+        ["sep_conv_3x3", 0, 3],
+        ["skip_connect", 1, 3],
+        ["sep_conv_3x3", 1, 4],
+        ["max_pool_3x3", 3, 4],
+        ["sep_conv_3x3", 2, 5],
+        ["sep_conv_3x3", 4, 5],
     ],
     "ordinal_normal_arch": [
-        [6, 1, 2], [0, 0, 2], [0, 0, 3], [5, 1, 3], [0, 1, 4], [2, 3, 4], [0, 2, 5], [0, 4, 5],
+        [6, 1, 2],
+        [0, 0, 2],
+        [0, 0, 3],
+        [5, 1, 3],
+        [0, 1, 4],
+        [2, 3, 4],
+        [0, 2, 5],
+        [0, 4, 5],
     ],
     "normal_concat": [2, 3, 4, 5],
     "named_reduced_arch": [
-        ["sep_conv_3x3", 0, 2], ["skip_connect", 1, 2], ["dil_conv_5x5", 2, 3],
-        ["skip_connect", 1, 3], ["dil_conv_3x3", 2, 4], ["sep_conv_3x3", 1, 4],
-        ["sep_conv_5x5", 0, 5], ["sep_conv_3x3", 3, 5],
+        ["sep_conv_3x3", 0, 2],
+        ["skip_connect", 1, 2],
+        ["dil_conv_5x5", 2, 3],
+        ["skip_connect", 1, 3],
+        ["dil_conv_3x3", 2, 4],
+        ["sep_conv_3x3", 1, 4],
+        ["sep_conv_5x5", 0, 5],
+        ["sep_conv_3x3", 3, 5],
     ],
     "ordinal_reduced_arch": [
-        [0, 0, 2], [5, 1, 2], [7, 2, 3], [5, 1, 3], [6, 2, 4], [0, 1, 4], [1, 0, 5], [0, 3, 5],
+        [0, 0, 2],
+        [5, 1, 2],
+        [7, 2, 3],
+        [5, 1, 3],
+        [6, 2, 4],
+        [0, 1, 4],
+        [1, 0, 5],
+        [0, 3, 5],
     ],
     "reduced_concat": [2, 3, 4, 5],
     "primitives": list(cnas.DARTS_OPS),
@@ -209,7 +233,7 @@ def test_original_layout_with_disagreeing_named_and_ordinal_is_refused() -> None
 
 def test_original_layout_with_ordinal_out_of_range_is_refused() -> None:
     data = {k: v for k, v in ORIGINAL_JSON.items() if not k.startswith("named_")}
-    data["ordinal_reduced_arch"] = [[9, 0, 2]] + ORIGINAL_JSON["ordinal_reduced_arch"][1:]  # type: ignore[operator]
+    data["ordinal_reduced_arch"] = [[9, 0, 2], *ORIGINAL_JSON["ordinal_reduced_arch"][1:]]  # type: ignore[misc]
     with pytest.raises(GenotypeError, match=r"ordinal_reduced_arch, edge 0 .*op index 9"):
         Genotype.from_json(json.dumps(data))
 
@@ -220,8 +244,12 @@ def test_from_json_reads_genotype_nested_in_a_config() -> None:
 
 
 def test_from_json_reads_darts_pairs() -> None:
-    data = {"normal": [["sep_conv_3x3", 0], ["skip_connect", 1]], "normal_concat": [2],
-            "reduce": [["max_pool_3x3", 0], ["sep_conv_5x5", 1]], "reduce_concat": [2]}
+    data = {
+        "normal": [["sep_conv_3x3", 0], ["skip_connect", 1]],
+        "normal_concat": [2],
+        "reduce": [["max_pool_3x3", 0], ["sep_conv_5x5", 1]],
+        "reduce_concat": [2],
+    }
     assert Genotype.from_json(json.dumps(data)) == small()
 
 
@@ -236,8 +264,10 @@ def test_from_json_reads_darts_pairs() -> None:
         ('{"format": "other", "normal": [], "reduce": []}', "format: expected 'cnas.genotype'"),
         ('{"version": 99, "normal": [], "reduce": []}', "version: .* got 99; upgrade cnas"),
         ('{"normal": "sep", "reduce": []}', "normal: expected a list of \\[op, src, dst\\]"),
-        ('{"normal": [["sep_conv_3x3", 0]], "reduce": [[1, 2, 3]]}',
-         r"normal, edge 0 .*expected \[op, src, dst\]"),
+        (
+            '{"normal": [["sep_conv_3x3", 0]], "reduce": [[1, 2, 3]]}',
+            r"normal, edge 0 .*expected \[op, src, dst\]",
+        ),
         ('{"named_normal_arch": [], "loose_end": true}', "loose_end"),
         ('{"ordinal_normal_arch": [[0, 0, 2]]}', "primitives: needed"),
     ],
@@ -253,47 +283,92 @@ def test_from_json_rejects_malformed_input(text: str | bytes, message: str) -> N
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"normal": [("sep_conv_3x3", 0, 2), ("sep3x3", 1, 2)]},
-         r"normal cell, edge 1 \('sep3x3', 1, 2\): unknown op 'sep3x3'"),
-        ({"normal": [("sep_conv_3x3", 0, 2), ("sep_conv_3x", 1, 2)]},
-         "did you mean 'sep_conv_3x3'"),
-        ({"reduce": [("max_pool_3x3", 0, 2), ("sep_conv_5x5", 3, 2)]},
-         r"reduce cell, edge 1 .*source node 3 must be an earlier node \(0..1\)"),
+        (
+            {"normal": [("sep_conv_3x3", 0, 2), ("sep3x3", 1, 2)]},
+            r"normal cell, edge 1 \('sep3x3', 1, 2\): unknown op 'sep3x3'",
+        ),
+        (
+            {"normal": [("sep_conv_3x3", 0, 2), ("sep_conv_3x", 1, 2)]},
+            "did you mean 'sep_conv_3x3'",
+        ),
+        (
+            {"reduce": [("max_pool_3x3", 0, 2), ("sep_conv_5x5", 3, 2)]},
+            r"reduce cell, edge 1 .*source node 3 must be an earlier node \(0..1\)",
+        ),
         ({"reduce": [("max_pool_3x3", 2, 2), ("sep_conv_5x5", 1, 2)]}, "source node 2"),
         ({"normal": [("sep_conv_3x3", -1, 2), ("skip_connect", 1, 2)]}, "source node -1"),
         ({"normal": [("sep_conv_3x3", 0, 2)]}, "node 2 has 1 incoming edge"),
-        ({"normal": [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("skip_connect", 1, 3)]},
-         r"normal cell: node 3 has 1 incoming edge\(s\); every intermediate node takes exactly two"),
-        ({"normal": [("sep_conv_3x3", 0, 1), ("skip_connect", 1, 2)]},
-         "destination node 1 is a cell input"),
-        ({"normal": [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 3)]},
-         "node 2 has 1 incoming edge"),
-        ({"normal": [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("skip_connect", 1, 2),
-                     ("skip_connect", 0, 3)]},
-         r"node 2 has 3 incoming edge"),
-        ({"normal": [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("skip_connect", 1, 4),
-                     ("skip_connect", 0, 4)]},
-         "node 3 has 0 incoming edge"),
-        ({"normal": [("skip_connect", 0, 3), ("skip_connect", 1, 3), ("sep_conv_3x3", 0, 2),
-                     ("sep_conv_3x3", 1, 2)], "normal_concat": [2, 3]},
-         "listed by destination node in increasing order"),
+        (
+            {"normal": [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("skip_connect", 1, 3)]},
+            r"normal cell: node 3 has 1 incoming edge\(s\); every intermediate node takes",
+        ),
+        (
+            {"normal": [("sep_conv_3x3", 0, 1), ("skip_connect", 1, 2)]},
+            "destination node 1 is a cell input",
+        ),
+        (
+            {"normal": [("sep_conv_3x3", 0, 2), ("skip_connect", 1, 3)]},
+            "node 2 has 1 incoming edge",
+        ),
+        (
+            {
+                "normal": [
+                    ("sep_conv_3x3", 0, 2),
+                    ("skip_connect", 1, 2),
+                    ("skip_connect", 1, 2),
+                    ("skip_connect", 0, 3),
+                ]
+            },
+            r"node 2 has 3 incoming edge",
+        ),
+        (
+            {
+                "normal": [
+                    ("sep_conv_3x3", 0, 2),
+                    ("skip_connect", 1, 2),
+                    ("skip_connect", 1, 4),
+                    ("skip_connect", 0, 4),
+                ]
+            },
+            "node 3 has 0 incoming edge",
+        ),
+        (
+            {
+                "normal": [
+                    ("skip_connect", 0, 3),
+                    ("skip_connect", 1, 3),
+                    ("sep_conv_3x3", 0, 2),
+                    ("sep_conv_3x3", 1, 2),
+                ],
+                "normal_concat": [2, 3],
+            },
+            "listed by destination node in increasing order",
+        ),
         ({"normal": []}, "normal cell: has no edges"),
         ({"normal": "sep_conv_3x3"}, "normal cell: edges must be a list"),
-        ({"normal": [("sep_conv_3x3", 0), ("skip_connect", 1, 2)]},
-         r"normal cell, edge 0 .*expected an \(op, src, dst\) triple"),
+        (
+            {"normal": [("sep_conv_3x3", 0), ("skip_connect", 1, 2)]},
+            r"normal cell, edge 0 .*expected an \(op, src, dst\) triple",
+        ),
         ({"normal": [(3, 0, 2), ("skip_connect", 1, 2)]}, "op must be a string"),
-        ({"normal": [("sep_conv_3x3", "0", 2), ("skip_connect", 1, 2)]},
-         "src and dst must be integers"),
-        ({"normal": [("sep_conv_3x3", True, 2), ("skip_connect", 1, 2)]},
-         "src and dst must be integers"),
+        (
+            {"normal": [("sep_conv_3x3", "0", 2), ("skip_connect", 1, 2)]},
+            "src and dst must be integers",
+        ),
+        (
+            {"normal": [("sep_conv_3x3", True, 2), ("skip_connect", 1, 2)]},
+            "src and dst must be integers",
+        ),
         ({"normal_concat": [3]}, "normal_concat: node 3 does not exist"),
         ({"normal_concat": []}, "normal_concat: is empty"),
         ({"reduce_concat": [2, 2]}, r"reduce_concat: \[2, 2\] lists a node twice"),
         ({"reduce_concat": ["2"]}, "reduce_concat: node '2' is not an integer"),
         ({"reduce_concat": 2}, "reduce_concat: expected a list"),
         ({"reduce": None}, "reduce: the reduction cell's edges are required"),
-        ({"reduce": CNAS.reduce, "reduce_concat": None},
-         "normal cell has 1 intermediate nodes and the reduction cell 4"),
+        (
+            {"reduce": CNAS.reduce, "reduce_concat": None},
+            "normal cell has 1 intermediate nodes and the reduction cell 4",
+        ),
     ],
 )
 def test_invalid_genotypes_raise_genotype_error_naming_the_problem(

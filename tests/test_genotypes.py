@@ -30,14 +30,24 @@ def test_published_cell_builds_a_network_of_the_expected_size(name: str, params:
 def test_cnas_cell_is_the_one_in_the_authors_readme() -> None:
     g = genotypes.CNAS
     assert [tuple(e) for e in g.normal] == [
-        ("dil_conv_3x3", 1, 2), ("sep_conv_3x3", 0, 2), ("sep_conv_3x3", 0, 3),
-        ("skip_connect", 1, 3), ("sep_conv_3x3", 1, 4), ("max_pool_3x3", 3, 4),
-        ("sep_conv_3x3", 2, 5), ("sep_conv_3x3", 4, 5),
+        ("dil_conv_3x3", 1, 2),
+        ("sep_conv_3x3", 0, 2),
+        ("sep_conv_3x3", 0, 3),
+        ("skip_connect", 1, 3),
+        ("sep_conv_3x3", 1, 4),
+        ("max_pool_3x3", 3, 4),
+        ("sep_conv_3x3", 2, 5),
+        ("sep_conv_3x3", 4, 5),
     ]
     assert [tuple(e) for e in g.reduce] == [
-        ("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2), ("dil_conv_5x5", 2, 3),
-        ("skip_connect", 1, 3), ("dil_conv_3x3", 2, 4), ("sep_conv_3x3", 1, 4),
-        ("sep_conv_5x5", 0, 5), ("sep_conv_3x3", 3, 5),
+        ("sep_conv_3x3", 0, 2),
+        ("skip_connect", 1, 2),
+        ("dil_conv_5x5", 2, 3),
+        ("skip_connect", 1, 3),
+        ("dil_conv_3x3", 2, 4),
+        ("sep_conv_3x3", 1, 4),
+        ("sep_conv_5x5", 0, 5),
+        ("sep_conv_3x3", 3, 5),
     ]
 
 

@@ -74,16 +74,18 @@ def test_imagenet_state_dict_uses_the_original_release_layout(
     assert len(imagenet.cells) == 14
     # the ImageNet auxiliary head has no BatchNorm after its 768-channel conv
     assert "auxiliary_head.features.6.weight" not in sd
-    assert all(k.split(".")[0] in {"stem0", "stem1", "cells", "auxiliary_head", "classifier"}
-               for k in sd)
+    assert all(
+        k.split(".")[0] in {"stem0", "stem1", "cells", "auxiliary_head", "classifier"} for k in sd
+    )
 
 
 def test_state_dict_round_trips_with_strict_loading(imagenet: cnas.NetworkImageNet) -> None:
     other = cnas.NetworkImageNet(48, 1000, 14, True, "CNAS")
     other.load_state_dict(imagenet.state_dict(), strict=True)
-    with pytest.raises(RuntimeError, match="size mismatch|Missing key"):
+    with pytest.raises(RuntimeError, match=r"size mismatch|Missing key"):
         cnas.NetworkImageNet(48, 1000, 14, True, DARTS_V2).load_state_dict(
-            imagenet.state_dict(), strict=True)
+            imagenet.state_dict(), strict=True
+        )
 
 
 def test_cifar_state_dict_keys() -> None:
@@ -167,8 +169,13 @@ def test_five_node_genotypes_with_partial_concat_build_and_run() -> None:
     ],
 )
 def test_network_arguments_are_validated(kwargs: dict[str, object], message: str) -> None:
-    args: dict[str, object] = {"C": 8, "num_classes": 10, "layers": 3, "auxiliary": False,
-                               "genotype": CNAS}
+    args: dict[str, object] = {
+        "C": 8,
+        "num_classes": 10,
+        "layers": 3,
+        "auxiliary": False,
+        "genotype": CNAS,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         cnas.NetworkCIFAR(**args)  # type: ignore[arg-type]

@@ -20,8 +20,14 @@ ALL_STANDARD = (*ops.DARTS_OPS, *ops.EXTRA_OPS, "conv_7x1_1x7")
 
 def test_darts_ops_are_in_controller_order() -> None:
     assert cnas.DARTS_OPS == (
-        "sep_conv_3x3", "sep_conv_5x5", "max_pool_3x3", "avg_pool_3x3",
-        "none", "skip_connect", "dil_conv_3x3", "dil_conv_5x5",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "none",
+        "skip_connect",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
     )
 
 
@@ -86,7 +92,11 @@ def test_register_op_decorator_registers_and_returns_the_factory(scratch_op: str
     assert ops.register_op(scratch_op)(factory) is factory
     spec = ops.get_op(scratch_op)
     assert (spec.name, spec.factory, spec.source, spec.pooling) == (
-        scratch_op, factory, "user", False)
+        scratch_op,
+        factory,
+        "user",
+        False,
+    )
     assert isinstance(spec(4, 1, True), nn.Identity)
 
 
@@ -112,7 +122,8 @@ def test_non_callable_factory_is_refused() -> None:
 
 
 def test_unknown_op_suggests_close_matches() -> None:
-    with pytest.raises(ops.UnknownOpError, match="unknown op 'sep_conv3x3'; did you mean 'sep_conv_3x3'"):
+    expected = "unknown op 'sep_conv3x3'; did you mean 'sep_conv_3x3'"
+    with pytest.raises(ops.UnknownOpError, match=expected):
         ops.get_op("sep_conv3x3")
     with pytest.raises(KeyError, match="cannot unregister unknown op"):
         ops.unregister_op("sep_conv3x3")
@@ -136,8 +147,14 @@ def _install_dummy_distribution(site: Path, body: str, entry_points: str) -> Non
 
 def _run_python(code: str, site: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *sys.path]))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_entry_point_plugin_from_an_installed_distribution(tmp_path: Path) -> None:

@@ -35,4 +35,4 @@ def close_matches(name: str, known: Iterable[str]) -> str:
     known_sorted = sorted(known)
     matches = difflib.get_close_matches(name, known_sorted, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
-    return f"{hint} known: {', '.join(known_sorted)}"
+    return f"{hint or ';'} known: {', '.join(known_sorted)}"

@@ -153,8 +153,8 @@ class Genotype:
 
     Immutable, hashable and validated on construction: every intermediate node has
     exactly two incoming edges from earlier nodes, every op is registered (see
-    :mod:`cnas.ops`) and every concat node exists. Bad input raises
-    :class:`GenotypeError`, whose message names the offending cell, edge or field.
+    ``cnas.ops``) and every concat node exists. Bad input raises
+    ``GenotypeError``, whose message names the offending cell, edge or field.
 
     Args:
         normal: The normal cell's edges, ``(op, src, dst)`` triples listed by destination
@@ -360,7 +360,7 @@ class Genotype:
     # -- JSON -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict in the cnas format (see :meth:`to_json`)."""
+        """A JSON-ready dict in the cnas format (see ``to_json``)."""
         return {
             "format": JSON_FORMAT,
             "version": JSON_VERSION,
@@ -376,7 +376,7 @@ class Genotype:
         """Serialize to JSON.
 
         Args:
-            indent: Passed to :func:`json.dumps`.
+            indent: Passed to ``json.dumps``.
             style: ``"cnas"`` (keys ``normal``, ``normal_concat``, ``reduce``,
                 ``reduce_concat`` with ``[op, src, dst]`` edges) or ``"original"``, the
                 layout the original CNAS code writes and reads (``named_normal_arch``,
@@ -421,7 +421,7 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, data: object) -> Genotype:
-        """Build a genotype from a parsed JSON object (see :meth:`from_json`)."""
+        """Build a genotype from a parsed JSON object (see ``from_json``)."""
         if not isinstance(data, dict):
             raise GenotypeError(f"genotype JSON must be an object, got {type(data).__name__}")
         if "genotype" in data and isinstance(data["genotype"], dict):
@@ -499,7 +499,7 @@ class Genotype:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Genotype:
-        """Read a genotype JSON file written by :meth:`save`, ``cnas search`` or the original code.
+        """Read a genotype JSON file written by ``save``, ``cnas search`` or the original code.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.

@@ -1,4 +1,4 @@
-"""Published cells as :class:`~cnas.Genotype` constants, and a by-name registry.
+"""Published cells as ``cnas.Genotype`` constants, and a by-name registry.
 
 The constants are data typed in from each paper's published genotype:
 
@@ -96,7 +96,7 @@ DARTS_V2 = Genotype.from_darts(
 """DARTS second-order cell (Liu et al., ICLR 2019); 3.3M params at C=36, 20 layers."""
 
 DARTS = DARTS_V2
-"""Alias of :data:`DARTS_V2`, as in the DARTS code."""
+"""Alias of ``DARTS_V2``, as in the DARTS code."""
 
 PC_DARTS = Genotype.from_darts(
     "Genotype(normal=[('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 0), "
@@ -168,10 +168,10 @@ def get(name: str) -> Genotype:
 
 
 def register(name: str, genotype: Genotype, *, override: bool = False) -> Genotype:
-    """Register ``genotype`` under ``name`` so that :func:`get` and the CLI find it.
+    """Register ``genotype`` under ``name``; ``get`` and ``resolve`` then find it (in this process).
 
     Raises:
-        TypeError: ``genotype`` is not a :class:`~cnas.Genotype`.
+        TypeError: ``genotype`` is not a ``cnas.Genotype``.
         ValueError: ``name`` is empty, names a published cell, or is taken and
             ``override`` is False.
     """

@@ -1,7 +1,7 @@
 """Cell diagrams with graphviz.
 
-:func:`draw` renders both cells of a genotype into one file. Rendering needs the
-graphviz ``dot`` program; without it, :func:`draw` writes the graph source (``.gv``)
+``draw`` renders both cells of a genotype into one file. Rendering needs the
+graphviz ``dot`` program; without it, ``draw`` writes the graph source (``.gv``)
 instead and logs how to install graphviz.
 """
 

@@ -111,7 +111,7 @@ class AuxiliaryHeadCIFAR(nn.Module):
 
 
 class AuxiliaryHeadImageNet(nn.Module):
-    """Auxiliary classifier for ImageNet (expects 14x14 inputs).
+    """Auxiliary classifier for ImageNet (reads 7x7 maps for 224x224 inputs).
 
     As in DARTS and the original CNAS code, there is no BatchNorm after the 768-channel
     convolution; the released weights were trained that way.
@@ -227,7 +227,7 @@ class NetworkCIFAR(_Network):
         num_classes: Output classes.
         layers: Number of cells (20 in the paper).
         auxiliary: Add the auxiliary head after cell ``2 * layers // 3``.
-        genotype: A :class:`~cnas.Genotype`, a registered name (``"CNAS"``) or a path to
+        genotype: A ``cnas.Genotype``, a registered name (``"CNAS"``) or a path to
             a genotype JSON file.
         in_channels: Input image channels.
 
@@ -275,7 +275,7 @@ class NetworkImageNet(_Network):
         num_classes: Output classes.
         layers: Number of cells (14 in the paper).
         auxiliary: Add the auxiliary head after cell ``2 * layers // 3``.
-        genotype: A :class:`~cnas.Genotype`, a registered name or a genotype JSON path.
+        genotype: A ``cnas.Genotype``, a registered name or a genotype JSON path.
         dropout: Dropout probability before the classifier.
         in_channels: Input image channels.
     """

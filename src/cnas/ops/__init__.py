@@ -1,8 +1,8 @@
 """Candidate operations: the op registry and the standard DARTS op family.
 
 Every op is built by a factory ``factory(C, stride, affine) -> nn.Module`` that maps ``C``
-channels to ``C`` channels. Register your own with :func:`register_op`, or ship them in a
-package that declares them in the entry-point group ``cnas.ops``::
+channels to ``C`` channels. Register your own with ``register_op``, or ship them in a
+package that declares them in the entry-point group ``cnas.ops``:
 
     [project.entry-points."cnas.ops"]
     my_op = "my_package.ops:my_op_factory"
