@@ -26,8 +26,7 @@ def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks",
-                "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
 
 
 @nox.session
@@ -54,7 +53,8 @@ def build(session: nox.Session) -> None:
     session.run("python", "-m", "build", "--outdir", str(dist))
     session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
     session.run(
-        "python", "-c",
+        "python",
+        "-c",
         "import sys, zipfile, glob; names = zipfile.ZipFile(glob.glob('dist/*.whl')[0]).namelist();"
         " missing = [n for n in ('cnas/py.typed', 'cnas/__init__.py') if n not in names];"
         " sys.exit(f'wheel lacks {missing}' if missing else 0)",

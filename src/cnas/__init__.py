@@ -11,30 +11,58 @@ Example:
     3695374
 """
 
+from . import data as data
+from . import distributed as distributed
 from . import genotypes as genotypes
 from . import models as models
 from . import ops as ops
+from . import search as search
 from . import utils as utils
 from . import viz as viz
 from ._errors import GenotypeError as GenotypeError
 from ._genotype import Edge as Edge
 from ._genotype import Genotype as Genotype
 from ._version import __version__ as __version__
+from .controller import Controller as Controller
+from .controller import ControllerSample as ControllerSample
+from .curriculum import CurriculumSchedule as CurriculumSchedule
+from .curriculum import Stage as Stage
 from .models import NetworkCIFAR as NetworkCIFAR
 from .models import NetworkImageNet as NetworkImageNet
 from .ops import DARTS_OPS as DARTS_OPS
+from .search import Callback as Callback
+from .search import CheckpointError as CheckpointError
+from .search import Searcher as Searcher
+from .search import SearchResult as SearchResult
+from .search import StageResult as StageResult
+from .space import SearchSpace as SearchSpace
+from .supernet import SuperNet as SuperNet
 
 __all__ = [
     "DARTS_OPS",
+    "Callback",
+    "CheckpointError",
+    "Controller",
+    "ControllerSample",
+    "CurriculumSchedule",
     "Edge",
     "Genotype",
     "GenotypeError",
     "NetworkCIFAR",
     "NetworkImageNet",
+    "SearchResult",
+    "SearchSpace",
+    "Searcher",
+    "Stage",
+    "StageResult",
+    "SuperNet",
     "__version__",
+    "data",
+    "distributed",
     "genotypes",
     "models",
     "ops",
+    "search",
     "utils",
     "viz",
 ]

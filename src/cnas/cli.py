@@ -81,6 +81,289 @@ def _cmd_genotypes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+_MODES = {"CNAS_OP": "ops", "CNAS_NODE": "nodes", "CNAS_FIX": "fixed"}
+
+
+def _curriculum(text: str) -> str:
+    value = _MODES.get(text.upper(), text.lower())
+    if value not in ("ops", "nodes", "fixed"):
+        raise argparse.ArgumentTypeError(
+            f"unknown curriculum {text!r}; choose ops, nodes or fixed "
+            "(or the original's CNAS_OP, CNAS_NODE, CNAS_FIX)"
+        )
+    return value
+
+
+def _add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .data import DATASETS
+
+    p = sub.add_parser(
+        "search",
+        help="run a curriculum architecture search",
+        description="Search a cell with CNAS. Every flag also accepts the original code's "
+        "spelling (e.g. --batch_size, --epochs_for_warmup, --mode CNAS_OP).",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="runs/search",
+        help="output folder (default: runs/search); a folder holding a checkpoint is resumed",
+    )
+    data = p.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default="cifar10",
+        help="cifar10 (downloaded), digits (embedded, no download) or synthetic (default: cifar10)",
+    )
+    data.add_argument("--data", default="data", help="data folder for CIFAR-10 (default: data)")
+    data.add_argument(
+        "--no-download", action="store_true", help="never download CIFAR-10; fail if it is missing"
+    )
+    data.add_argument(
+        "--train-portion",
+        "--train_portion",
+        type=float,
+        default=0.4,
+        help="share of the training set that trains the supernet weights; the "
+        "rest trains the controller (default: 0.4)",
+    )
+    data.add_argument("--batch-size", "--batch_size", type=_positive_int, default=96)
+    data.add_argument("--num-workers", "--num_workers", type=_non_negative_int, default=0)
+    cur = p.add_argument_group("curriculum")
+    cur.add_argument(
+        "--curriculum",
+        "--mode",
+        type=_curriculum,
+        default="ops",
+        help="ops (grow the op set, the paper's), nodes (grow the node count) "
+        "or fixed (no curriculum); default: ops",
+    )
+    cur.add_argument(
+        "--stages", type=_positive_int, default=None, help="run only the first N stages"
+    )
+    cur.add_argument(
+        "--warmup-epochs",
+        "--epochs-for-warmup",
+        "--epochs_for_warmup",
+        type=_non_negative_int,
+        default=20,
+        help="warm-up epochs per stage (20)",
+    )
+    cur.add_argument(
+        "--epochs-per-stage",
+        "--epoch-per-stage",
+        "--epoch_per_stage",
+        type=_non_negative_int,
+        default=40,
+        help="supernet+controller epochs per stage (40)",
+    )
+    space = p.add_argument_group("search space and networks")
+    space.add_argument(
+        "--ops", default=None, help="comma-separated op names, in order (default: the 8 DARTS ops)"
+    )
+    space.add_argument(
+        "--n-ops",
+        "--n_ops",
+        type=_positive_int,
+        default=None,
+        help="use only the first N ops of --ops",
+    )
+    space.add_argument(
+        "--nodes",
+        "--n-nodes",
+        "--n_nodes",
+        type=_positive_int,
+        default=4,
+        help="intermediate nodes per cell (4)",
+    )
+    space.add_argument(
+        "--init-channels",
+        "--init_channels",
+        type=_positive_int,
+        default=16,
+        help="supernet channels C (16)",
+    )
+    space.add_argument("--layers", type=_positive_int, default=8, help="supernet cells (8)")
+    space.add_argument(
+        "--hidden-size",
+        "--hidden_size",
+        type=_positive_int,
+        default=128,
+        help="controller LSTM width (128)",
+    )
+    space.add_argument("--temperature", type=float, default=None)
+    space.add_argument("--tanh-constant", "--tanh_constant", type=float, default=None)
+    space.add_argument("--op-tanh-reduce", "--op_tanh_reduce", type=float, default=None)
+    opt = p.add_argument_group("optimization")
+    opt.add_argument(
+        "--lr",
+        "--arch-learning-rate",
+        "--arch_learning_rate",
+        type=float,
+        default=0.01,
+        help="supernet SGD learning rate (0.01)",
+    )
+    opt.add_argument("--momentum", "--arch_momentum", type=float, default=0.9)
+    opt.add_argument("--weight-decay", "--arch_weight_decay", type=float, default=3e-4)
+    opt.add_argument("--controller-lr", "--controller_learning_rate", type=float, default=3e-4)
+    opt.add_argument(
+        "--controller-weight-decay", "--controller_weight_decay", type=float, default=5e-4
+    )
+    opt.add_argument("--entropy-coeff", "--entropy_coeff", type=float, default=0.005)
+    opt.add_argument("--grad-clip", "--grad_clip", type=float, default=5.0)
+    opt.add_argument("--baseline-decay", "--baseline_moving_gamma", type=float, default=0.99)
+    opt.add_argument("--derive-rounds", type=_positive_int, default=3)
+    opt.add_argument("--derive-samples", type=_positive_int, default=10)
+    opt.add_argument(
+        "--derive-batches",
+        type=_positive_int,
+        default=None,
+        help="score derived candidates on at most N validation batches",
+    )
+    opt.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        default=None,
+        help="cap every epoch at N batches (quick runs)",
+    )
+    run = p.add_argument_group("run")
+    run.add_argument("--seed", type=int, default=2020)
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
+    run.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="fail instead of resuming when the output folder holds a checkpoint",
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--no-channels-last",
+        action="store_true",
+        help="run the supernet in NCHW instead of channels-last",
+    )
+    p.set_defaults(func=_cmd_search)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import distributed as dist_utils
+    from ._checkpoint import CheckpointError
+    from .controller import Controller
+    from .curriculum import CurriculumSchedule
+    from .data import DatasetNotFoundError, load_search_data
+    from .ops import DARTS_OPS
+    from .search import Searcher
+    from .space import SearchSpace
+    from .supernet import SuperNet
+
+    if not 0.0 < args.train_portion < 1.0:
+        raise CLIError(f"--train-portion must be between 0 and 1, got {args.train_portion}")
+    ops = [o.strip() for o in args.ops.split(",") if o.strip()] if args.ops else list(DARTS_OPS)
+    if args.n_ops is not None:
+        if args.n_ops > len(ops):
+            raise CLIError(f"--n-ops {args.n_ops} is more than the {len(ops)} ops given")
+        ops = ops[: args.n_ops]
+    try:
+        space = SearchSpace(ops, args.nodes)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.curriculum == "ops":
+        schedule = CurriculumSchedule.grow_ops(
+            space, args.warmup_epochs, args.epochs_per_stage, seed=args.seed
+        )
+    elif args.curriculum == "nodes":
+        schedule = CurriculumSchedule.grow_nodes(space, args.warmup_epochs, args.epochs_per_stage)
+    else:
+        schedule = CurriculumSchedule.fixed(space, args.warmup_epochs, args.epochs_per_stage)
+    if args.stages is not None:
+        schedule = CurriculumSchedule(schedule.stages[: args.stages], schedule.op_order)
+    device = torch.device(args.device) if args.device else None
+    dist_utils.init_from_env(device)
+    try:
+        train, val, info = load_search_data(
+            args.dataset,
+            args.data,
+            download=not args.no_download,
+            train_portion=args.train_portion,
+            seed=args.seed,
+        )
+    except DatasetNotFoundError as exc:
+        raise CLIError(str(exc)) from None
+    torch.manual_seed(args.seed)
+    supernet = SuperNet(
+        space,
+        C=args.init_channels,
+        num_classes=info.num_classes,
+        layers=args.layers,
+        in_channels=info.in_channels,
+    )
+    controller = Controller(
+        space,
+        hidden_size=args.hidden_size,
+        temperature=args.temperature,
+        tanh_constant=args.tanh_constant,
+        op_tanh_reduce=args.op_tanh_reduce,
+    )
+    try:
+        searcher = Searcher(
+            supernet,
+            controller,
+            schedule,
+            args.output,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            controller_lr=args.controller_lr,
+            controller_weight_decay=args.controller_weight_decay,
+            grad_clip=args.grad_clip,
+            entropy_coeff=args.entropy_coeff,
+            baseline_decay=args.baseline_decay,
+            derive_rounds=args.derive_rounds,
+            derive_samples=args.derive_samples,
+            derive_batches=args.derive_batches,
+            steps_per_epoch=args.steps_per_epoch,
+            device=device,
+            channels_last=not args.no_channels_last,
+            seed=args.seed,
+            num_workers=args.num_workers,
+            resume=not args.no_resume,
+            progress=False if args.no_progress else None,
+        )
+        result = searcher.fit(train, val)
+    except (CheckpointError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    if dist_utils.is_main_process():
+        out = Path(args.output)
+        if result.genotype is not None:
+            _out(f"final genotype: {result.genotype!r}")
+            _out(f"genotype:  {out / 'genotype.json'}")
+        _out(f"report:    {out / 'report.md'}")
+        _out(f"metrics:   {out / 'metrics.jsonl'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnas`` command."""
     parser = argparse.ArgumentParser(
@@ -133,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to print the genotype (default: repr)",
     )
     gen.set_defaults(func=_cmd_genotypes)
+    _add_search_parser(sub)
     return parser
 
 

@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DilConv", "FactorizedReduce", "ReLUConvBN", "SepConv", "Zero"]
+__all__ = [
+    "DilConv",
+    "FactorizedReduce",
+    "ReLUConvBN",
+    "SepConv",
+    "SubsampledDilatedConv2d",
+    "Zero",
+]
 
 
 class ReLUConvBN(nn.Module):
@@ -51,9 +58,11 @@ class DilConv(nn.Module):
         affine: bool = True,
     ) -> None:
         super().__init__()
+        subsampled = stride == 2 and dilation == 2 and padding % 2 == 0
+        conv_cls = SubsampledDilatedConv2d if subsampled else nn.Conv2d
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
-            nn.Conv2d(
+            conv_cls(
                 C_in,
                 C_in,
                 kernel_size,
@@ -131,14 +140,51 @@ class FactorizedReduce(nn.Module):
                 f"FactorizedReduce needs an even number of output channels, got {C_out}"
             )
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, padding=0, bias=False)
+        # 1x1 convolutions applied to the even / odd pixels (a stride-2 1x1 convolution
+        # reads exactly those); the weights are those of the original's strided convs.
+        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reduce the resolution by 2."""
-        x = self.relu(x)
+        return self.forward_preactivated(self.relu(x))
+
+    def forward_preactivated(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` for an input that already went through ReLU."""
         if x.size(2) % 2 or x.size(3) % 2:
             x = F.pad(x, (x.size(3) % 2, 0, x.size(2) % 2, 0))
-        out = torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1)
+        # A 1x1 convolution at stride 2 reads every other pixel: take those pixels first
+        # (a quarter of the data) and convolve at stride 1. Same result, less traffic.
+        layout = _layout(x)
+        even = x[:, :, ::2, ::2].contiguous(memory_format=layout)
+        odd = x[:, :, 1::2, 1::2].contiguous(memory_format=layout)
+        out = torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
         return self.bn(out)  # type: ignore[no-any-return]
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    if (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+class SubsampledDilatedConv2d(nn.Conv2d):
+    """A depthwise convolution with stride 2 and dilation 2, computed on the even pixels.
+
+    With stride 2, dilation 2 and an even padding ``p``, every tap reads an even input
+    position, so the result equals a stride-1, undilated convolution (padding ``p / 2``)
+    of ``x[:, :, ::2, ::2]``: a quarter of the input and a kernel that CPUs run well
+    (dilated strided kernels are slow there, above all in channels-last). Parameters and
+    their names are those of ``nn.Conv2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve the even pixels with the undilated kernel."""
+        pad_h, pad_w = (int(p) for p in self.padding)
+        even = x[:, :, ::2, ::2].contiguous(memory_format=_layout(x))
+        return F.conv2d(even, self.weight, self.bias, 1, (pad_h // 2, pad_w // 2), 1, self.groups)

@@ -1,0 +1,35 @@
+"""Datasets for search and training.
+
+- :func:`cifar10`: CIFAR-10 through torchvision (downloads on request).
+- :func:`digits`: the UCI handwritten digits (1,797 8x8 images), shipped inside cnas so a
+  search runs with no download. Source: E. Alpaydin and C. Kaynak, "Optical Recognition
+  of Handwritten Digits", UCI Machine Learning Repository (1998),
+  https://doi.org/10.24432/C50P49, licensed CC BY 4.0.
+- :func:`synthetic`: a learnable synthetic dataset for tests and benchmarks.
+- :func:`search_split`: the original CNAS split of a training set into a part that
+  trains the supernet weights (40%) and a part that trains the controller (60%).
+"""
+
+from ._datasets import CIFAR10_MEAN as CIFAR10_MEAN
+from ._datasets import CIFAR10_STD as CIFAR10_STD
+from ._datasets import DATASETS as DATASETS
+from ._datasets import DatasetInfo as DatasetInfo
+from ._datasets import DatasetNotFoundError as DatasetNotFoundError
+from ._datasets import cifar10 as cifar10
+from ._datasets import digits as digits
+from ._datasets import load_search_data as load_search_data
+from ._datasets import search_split as search_split
+from ._datasets import synthetic as synthetic
+
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "DATASETS",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "cifar10",
+    "digits",
+    "load_search_data",
+    "search_split",
+    "synthetic",
+]

@@ -1,0 +1,205 @@
+"""Dataset builders: CIFAR-10, the embedded digits set, synthetic data, and splits."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "DATASETS",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "cifar10",
+    "digits",
+    "load_search_data",
+    "search_split",
+    "synthetic",
+]
+
+CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
+CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
+
+DIGITS_SAMPLES = 1797
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not on disk and cannot (or may not) be downloaded."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset."""
+
+    name: str
+    in_channels: int
+    num_classes: int
+    image_size: int
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "cifar10": DatasetInfo("cifar10", 3, 10, 32),
+    "digits": DatasetInfo("digits", 1, 10, 8),
+    "synthetic": DatasetInfo("synthetic", 3, 10, 32),
+}
+"""The datasets ``load_search_data`` and the CLI know, with their default shapes."""
+
+
+def cifar10(
+    root: str | os.PathLike[str], train: bool = True, download: bool = False, transform: Any = None
+) -> Dataset[Any]:
+    """CIFAR-10 from torchvision, normalized (and with ``transform`` when given).
+
+    Args:
+        root: Folder that holds (or will hold) ``cifar-10-batches-py``.
+        train: The 50,000-image training set, or the 10,000-image test set.
+        download: Download it when missing (needs the internet).
+        transform: A torchvision transform; default: to tensor and normalize.
+
+    Raises:
+        DatasetNotFoundError: the data is missing and ``download`` is False, or the
+            download failed; the message says what to do.
+    """
+    import torchvision  # type: ignore[import-untyped]
+    from torchvision import transforms as T
+
+    if transform is None:
+        transform = T.Compose([T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+    folder = Path(root)
+    if not download and not (folder / "cifar-10-batches-py").is_dir():
+        raise DatasetNotFoundError(
+            f"CIFAR-10 not found in {folder} (no cifar-10-batches-py folder); download it with "
+            "download=True (--download on the command line) or point root (--data) at the "
+            "folder that holds it"
+        )
+    try:
+        dataset: Dataset[Any] = torchvision.datasets.CIFAR10(
+            str(folder), train=train, download=download, transform=transform
+        )
+        return dataset
+    except (OSError, RuntimeError) as exc:
+        raise DatasetNotFoundError(
+            f"could not load CIFAR-10 into {folder}: {exc}. Without internet access, copy "
+            "cifar-10-batches-py there by hand, or search on the embedded digits set "
+            "(--dataset digits)"
+        ) from None
+
+
+def digits(image_size: int = 8, channels: int = 1, normalize: bool = True) -> TensorDataset:
+    """The UCI handwritten digits: 1,797 8x8 grey images of the digits 0-9.
+
+    The data ships with cnas (credited in the module docstring), so no download happens.
+
+    Args:
+        image_size: Resize (bilinear) to this square size; 8 keeps the original pixels.
+        channels: 1, or 3 to repeat the grey channel for RGB models.
+        normalize: Scale to zero mean and unit variance (else pixels are in [0, 1]).
+
+    Returns:
+        A ``TensorDataset`` of ``(image, label)`` with images of shape
+        ``(channels, image_size, image_size)``.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if image_size < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    raw = gzip.decompress(
+        resources.files("cnas.data").joinpath("_files/digits.bin.gz").read_bytes()
+    )
+    n = DIGITS_SAMPLES
+    pixels = torch.frombuffer(bytearray(raw[: n * 64]), dtype=torch.uint8)
+    labels = torch.frombuffer(bytearray(raw[n * 64 :]), dtype=torch.uint8).long()
+    images = pixels.view(n, 1, 8, 8).float() / 16.0
+    if image_size != 8:
+        images = torch.nn.functional.interpolate(
+            images, size=(image_size, image_size), mode="bilinear", align_corners=False
+        )
+    if normalize:
+        images = (images - images.mean()) / images.std()
+    if channels == 3:
+        images = images.expand(-1, 3, -1, -1).contiguous()
+    return TensorDataset(images, labels)
+
+
+def synthetic(
+    num_samples: int = 512,
+    num_classes: int = 10,
+    image_size: int = 32,
+    channels: int = 3,
+    noise: float = 0.5,
+    seed: int = 0,
+) -> TensorDataset:
+    """A learnable synthetic image dataset: a fixed random pattern per class plus noise.
+
+    Deterministic for a given ``seed``; meant for tests and benchmarks.
+    """
+    if num_samples < 1 or num_classes < 1 or image_size < 1 or channels < 1:
+        raise ValueError("num_samples, num_classes, image_size and channels must be positive")
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.randn(num_classes, channels, image_size, image_size, generator=g)
+    labels = torch.arange(num_samples) % num_classes
+    labels = labels[torch.randperm(num_samples, generator=g)]
+    images = templates[labels] + noise * torch.randn(
+        num_samples, channels, image_size, image_size, generator=g
+    )
+    return TensorDataset(images, labels)
+
+
+def search_split(
+    dataset: Dataset[Any], train_portion: float = 0.4, seed: int = 2020
+) -> tuple[Subset[Any], Subset[Any]]:
+    """Split a training set for search: weights part and controller part.
+
+    As the original code: a permutation from ``torch.randperm`` seeded with ``seed``; the
+    first ``floor(train_portion * n)`` indices train the supernet weights, the rest the
+    controller (and score derived architectures).
+    """
+    if not 0.0 < train_portion < 1.0:
+        raise ValueError(f"train_portion must be in (0, 1), got {train_portion}")
+    n = len(dataset)  # type: ignore[arg-type]
+    indices = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    split = math.floor(train_portion * n)
+    if split == 0 or split == n:
+        raise ValueError(f"a {train_portion} split of {n} samples leaves one part empty")
+    return Subset(dataset, indices[:split]), Subset(dataset, indices[split:])
+
+
+def load_search_data(
+    name: str,
+    root: str | os.PathLike[str] = "data",
+    download: bool = False,
+    train_portion: float = 0.4,
+    seed: int = 2020,
+) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
+    """The weights and controller parts of a dataset for search, and its shape.
+
+    Args:
+        name: ``cifar10``, ``digits`` or ``synthetic``.
+        root: Data folder (CIFAR-10).
+        download: Allow downloading CIFAR-10.
+        train_portion: Share of the training set that trains the supernet weights.
+        seed: Seed of the split.
+
+    Raises:
+        ValueError: an unknown dataset name.
+        DatasetNotFoundError: CIFAR-10 is missing.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    if name == "cifar10":
+        full: Dataset[Any] = cifar10(root, train=True, download=download)
+    elif name == "digits":
+        full = digits()
+    else:
+        full = synthetic(num_samples=1024, seed=seed)
+    weights, controller = search_split(full, train_portion, seed)
+    return weights, controller, DATASETS[name]

@@ -1,0 +1,101 @@
+"""Helpers for ``torchrun`` / ``torch.distributed`` (NCCL on GPUs, gloo on CPUs).
+
+Run a search or a training job on several processes with, for example::
+
+    torchrun --nproc_per_node=2 -m cnas search --dataset digits -o runs/ddp
+
+Every process builds the same models from the same seed; these helpers average what
+must agree (gradients, rewards, metrics) so all ranks follow the same trajectory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "all_reduce_mean",
+    "average_gradients",
+    "barrier",
+    "init_from_env",
+    "is_distributed",
+    "is_main_process",
+    "rank",
+    "world_size",
+]
+
+
+def is_distributed() -> bool:
+    """Whether a process group with more than one process is running."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank (0 when not distributed)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    """The number of processes (1 when not distributed)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0: the process that writes files and logs."""
+    return rank() == 0
+
+
+def init_from_env(device: torch.device | str | None = None) -> bool:
+    """Join the process group ``torchrun`` describes in the environment, if any.
+
+    Uses NCCL for CUDA devices and gloo otherwise; a no-op without ``WORLD_SIZE > 1`` or
+    when a group already exists.
+
+    Returns:
+        Whether this process is part of a multi-process group.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        dev = torch.device(device) if device is not None else None
+        backend = "nccl" if dev is not None and dev.type == "cuda" else "gloo"
+        if dev is not None and dev.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+    return is_distributed()
+
+
+def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """Average ``tensor`` in place over all processes and return it."""
+    if is_distributed():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        tensor /= world_size()
+    return tensor
+
+
+def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    """Average the gradients of ``parameters`` over all processes, in one flat all-reduce.
+
+    Only parameters with a gradient take part; in a single-path supernet step every rank
+    trains the same architecture, so the set is the same on every rank.
+    """
+    if not is_distributed():
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    all_reduce_mean(flat)
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset : offset + n].view_as(g))
+        offset += n
+
+
+def barrier() -> None:
+    """Wait for all processes (a no-op when not distributed)."""
+    if is_distributed():
+        dist.barrier()

@@ -1,0 +1,801 @@
+"""``Searcher``: the curriculum search loop, with callbacks, outputs, checkpoint and resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data.distributed import DistributedSampler
+
+from . import distributed as dist_utils
+from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ._genotype import Genotype
+from ._io import atomic_write_text
+from .controller import Controller, ControllerSample
+from .curriculum import CurriculumSchedule, Stage
+from .supernet import SuperNet
+
+__all__ = ["Callback", "CheckpointError", "SearchResult", "Searcher", "StageResult"]
+
+logger = logging.getLogger("cnas")
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one curriculum stage produced.
+
+    Attributes:
+        index: Stage number, from 0.
+        n_ops: Ops the stage allowed.
+        n_nodes: Nodes the stage allowed.
+        ops: The names of the allowed ops.
+        genotype: The architecture derived at the end of the stage.
+        val_accuracy: Its top-1 accuracy (0..1) on the validation data, with supernet weights.
+    """
+
+    index: int
+    n_ops: int
+    n_nodes: int
+    ops: tuple[str, ...]
+    genotype: Genotype
+    val_accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "index": self.index,
+            "n_ops": self.n_ops,
+            "n_nodes": self.n_nodes,
+            "ops": list(self.ops),
+            "genotype": self.genotype.to_dict(),
+            "val_accuracy": self.val_accuracy,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageResult:
+        """Read :meth:`to_dict` output back."""
+        return cls(
+            int(data["index"]),
+            int(data["n_ops"]),
+            int(data["n_nodes"]),
+            tuple(data["ops"]),
+            Genotype.from_dict(data["genotype"]),
+            float(data["val_accuracy"]),
+        )
+
+
+@dataclass
+class SearchResult:
+    """The outcome of :meth:`Searcher.fit`.
+
+    Attributes:
+        genotype: The final architecture (derived at the end of the last completed stage),
+            or ``None`` when the search stopped before any stage ended.
+        stages: One record per completed stage.
+        history: One dict per epoch, as written to ``metrics.jsonl``.
+        output_dir: Where the outputs are.
+        stopped_early: Whether a callback stopped the search before the schedule ended.
+    """
+
+    genotype: Genotype | None
+    stages: list[StageResult]
+    history: list[dict[str, Any]]
+    output_dir: Path
+    stopped_early: bool = False
+
+
+class Callback:
+    """Hooks into a search; subclass and override what you need.
+
+    Callbacks may call ``searcher.request_stop()`` to end the search after the current
+    epoch, or assign ``searcher.schedule`` at a stage boundary (``on_stage_end``) to change
+    the stages still to come.
+    """
+
+    def on_fit_start(self, searcher: Searcher) -> None:
+        """Called once when ``fit`` starts (also when it resumes)."""
+
+    def on_stage_start(self, searcher: Searcher, index: int, stage: Stage) -> None:
+        """Called when stage ``index`` begins."""
+
+    def on_epoch_end(self, searcher: Searcher, record: dict[str, Any]) -> None:
+        """Called after each warm-up, supernet or controller epoch, with its metrics."""
+
+    def on_stage_end(self, searcher: Searcher, result: StageResult) -> None:
+        """Called after a stage derived its architecture."""
+
+    def on_fit_end(self, searcher: Searcher, result: SearchResult) -> None:
+        """Called once when ``fit`` returns."""
+
+
+def _accuracy(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> torch.Tensor:
+    k = min(k, logits.shape[1])
+    top = logits.topk(k, dim=1).indices
+    return (top == target.unsqueeze(1)).any(dim=1).sum()
+
+
+class Searcher:
+    """Runs a curriculum search: supernet and controller training, stage by stage.
+
+    Per stage: ``warmup_epochs`` supernet epochs on uniformly sampled architectures, then
+    ``epochs`` rounds of one supernet epoch (architectures sampled by the controller) and
+    one controller epoch (REINFORCE on the validation data, reward = top-1 accuracy of the
+    sampled architecture on a batch minus a moving-average baseline), then a derive step:
+    ``derive_rounds * derive_samples`` architectures sampled and scored on the validation
+    data (never a test set); the best is the stage's genotype.
+
+    Everything is checkpointed to ``output_dir`` after every epoch; ``fit`` on a folder that
+    holds a checkpoint resumes where it stopped.
+
+    Args:
+        supernet: The weight-sharing supernet.
+        controller: The controller (kept on the CPU; it is small).
+        schedule: The curriculum.
+        output_dir: Where outputs and checkpoints go.
+        callbacks: Hooks (see :class:`Callback`).
+        batch_size: Batch size when ``fit`` gets datasets (96 in the paper).
+        lr: Supernet SGD learning rate (0.01).
+        momentum: Supernet SGD momentum (0.9, Nesterov).
+        weight_decay: Supernet weight decay (3e-4).
+        controller_lr: Controller Adam learning rate (3e-4).
+        controller_weight_decay: Controller weight decay (5e-4).
+        grad_clip: Controller gradient-norm clip (5).
+        entropy_coeff: Entropy bonus weight in the controller loss (0.005).
+        baseline_decay: Moving-average factor of the reward baseline (0.99).
+        derive_rounds: Derive rounds at the end of a stage (3).
+        derive_samples: Candidates per round (10).
+        derive_batches: Score candidates on at most this many validation batches (all).
+        steps_per_epoch: Stop each epoch after this many batches (all).
+        device: Where the supernet runs (default: CUDA when available).
+        channels_last: Run the supernet in channels-last memory format (faster on CPU/GPU).
+        seed: Seeds data order and architecture sampling.
+        num_workers: DataLoader workers when ``fit`` gets datasets.
+        resume: Resume from a checkpoint in ``output_dir``; with False, a checkpoint there
+            is an error (nothing is overwritten).
+        progress: Show tqdm progress bars (default: when stderr is a terminal).
+        draw: Draw each stage's cells (needs graphviz ``dot``; skipped without it).
+    """
+
+    def __init__(
+        self,
+        supernet: SuperNet,
+        controller: Controller,
+        schedule: CurriculumSchedule,
+        output_dir: str | Path,
+        *,
+        callbacks: Sequence[Callback] = (),
+        batch_size: int = 96,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 3e-4,
+        controller_lr: float = 3e-4,
+        controller_weight_decay: float = 5e-4,
+        grad_clip: float | None = 5.0,
+        entropy_coeff: float = 0.005,
+        baseline_decay: float = 0.99,
+        derive_rounds: int = 3,
+        derive_samples: int = 10,
+        derive_batches: int | None = None,
+        steps_per_epoch: int | None = None,
+        device: str | torch.device | None = None,
+        channels_last: bool = True,
+        seed: int = 2020,
+        num_workers: int = 0,
+        resume: bool = True,
+        progress: bool | None = None,
+        draw: bool = True,
+    ) -> None:
+        if not isinstance(supernet, SuperNet):
+            raise TypeError(f"supernet must be a cnas.SuperNet, got {type(supernet).__name__}")
+        if not isinstance(controller, Controller):
+            raise TypeError(
+                f"controller must be a cnas.Controller, got {type(controller).__name__}"
+            )
+        if not isinstance(schedule, CurriculumSchedule):
+            raise TypeError(
+                f"schedule must be a cnas.CurriculumSchedule, got {type(schedule).__name__}"
+            )
+        if supernet.space != controller.space:
+            raise ValueError(
+                f"the supernet's space {supernet.space} differs from the "
+                f"controller's {controller.space}"
+            )
+        schedule.validate(supernet.space)
+        for name, value in (
+            ("batch_size", batch_size),
+            ("derive_rounds", derive_rounds),
+            ("derive_samples", derive_samples),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, opt in (("derive_batches", derive_batches), ("steps_per_epoch", steps_per_epoch)):
+            if opt is not None and (not isinstance(opt, int) or opt < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {opt!r}")
+        if not 0.0 <= baseline_decay < 1.0:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
+        self.supernet = supernet
+        self.controller = controller.cpu()
+        self._schedule = schedule
+        self.output_dir = Path(output_dir)
+        self.callbacks = list(callbacks)
+        self.batch_size = batch_size
+        self.entropy_coeff = entropy_coeff
+        self.baseline_decay = baseline_decay
+        self.grad_clip = grad_clip
+        self.derive_rounds = derive_rounds
+        self.derive_samples = derive_samples
+        self.derive_batches = derive_batches
+        self.steps_per_epoch = steps_per_epoch
+        self.seed = seed
+        self.num_workers = num_workers
+        self.resume = resume
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.draw = draw
+        self.device = (
+            torch.device(device)
+            if device is not None
+            else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.supernet.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.controller.set_op_order(schedule.op_order or supernet.space.ops)
+        self.optimizer = torch.optim.SGD(
+            self.supernet.parameters(),
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=momentum > 0,
+        )
+        self.controller_optimizer = torch.optim.Adam(
+            self.controller.parameters(), lr=controller_lr, weight_decay=controller_weight_decay
+        )
+        self.generator = torch.Generator().manual_seed(seed)
+        self.history: list[dict[str, Any]] = []
+        self.stage_results: list[StageResult] = []
+        self.baseline: float | None = None
+        self._stage_index = 0
+        self._step = 0
+        self._finished = False
+        self._stop_requested = False
+
+    # -- public state ---------------------------------------------------------------------
+
+    @property
+    def schedule(self) -> CurriculumSchedule:
+        """The curriculum; may be replaced at a stage boundary (completed stages must stay)."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, new: CurriculumSchedule) -> None:
+        new.validate(self.supernet.space)
+        done = self._stage_index + (1 if self._step else 0)
+        if tuple(new.stages[:done]) != tuple(self._schedule.stages[:done]):
+            raise ValueError(f"a new schedule must keep the {done} stage(s) already run")
+        if (new.op_order or self.supernet.space.ops) != self.controller.op_names:
+            raise ValueError("a new schedule must keep the op order")
+        self._schedule = new
+
+    @property
+    def stage_index(self) -> int:
+        """The stage running now (or next)."""
+        return self._stage_index
+
+    def request_stop(self) -> None:
+        """End the search after the current epoch (from a callback)."""
+        self._stop_requested = True
+
+    # -- fit --------------------------------------------------------------------------------
+
+    def fit(
+        self, train_data: Dataset[Any] | DataLoader[Any], val_data: Dataset[Any] | DataLoader[Any]
+    ) -> SearchResult:
+        """Run (or resume) the search.
+
+        Args:
+            train_data: Trains the supernet weights (a dataset or a data loader).
+            val_data: Trains the controller and scores derived architectures.
+
+        Returns:
+            The final genotype, per-stage results and the epoch history.
+
+        Raises:
+            CheckpointError: ``output_dir`` holds a corrupt or foreign checkpoint, or a
+                checkpoint while ``resume=False``; nothing is overwritten.
+        """
+        self._prepare_output_dir()
+        if dist_utils.is_distributed():
+            self._broadcast_parameters()
+        self._train_data, self._val_data = train_data, val_data
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        if not self._finished:
+            self._run()
+        result = self._result()
+        if self._finished and dist_utils.is_main_process():
+            self._write_summary()
+        for cb in self.callbacks:
+            cb.on_fit_end(self, result)
+        return result
+
+    def _result(self) -> SearchResult:
+        genotype = self.stage_results[-1].genotype if self.stage_results else None
+        return SearchResult(
+            genotype,
+            list(self.stage_results),
+            list(self.history),
+            self.output_dir,
+            stopped_early=self._stop_requested,
+        )
+
+    def _plan(self, stage: Stage) -> list[tuple[str, int]]:
+        plan = [("warmup", i) for i in range(stage.warmup_epochs)]
+        for e in range(stage.epochs):
+            plan += [("supernet", e), ("controller", e)]
+        return [*plan, ("derive", 0)]
+
+    def _run(self) -> None:
+        while self._stage_index < len(self._schedule.stages) and not self._stop_requested:
+            stage = self._schedule.stages[self._stage_index]
+            self.controller.restrict(stage.n_ops, stage.n_nodes)
+            if self._step == 0:
+                logger.info(
+                    "stage %d/%d: %d op(s) %s, %d node(s)",
+                    self._stage_index + 1,
+                    len(self._schedule.stages),
+                    stage.n_ops,
+                    list(self.controller.op_names[: stage.n_ops]),
+                    stage.n_nodes,
+                )
+                for cb in self.callbacks:
+                    cb.on_stage_start(self, self._stage_index, stage)
+            plan = self._plan(stage)
+            phase, epoch = plan[self._step]
+            if phase == "derive":
+                result = self._derive(stage)
+                self.stage_results.append(result)
+                self._stage_index += 1
+                self._step = 0
+                if dist_utils.is_main_process():
+                    self._write_stage(result)
+                for cb in self.callbacks:
+                    cb.on_stage_end(self, result)
+            else:
+                record = self._run_epoch(phase, epoch, stage)
+                self.history.append(record)
+                self._step += 1
+                if dist_utils.is_main_process():
+                    self._append_metrics(record)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, record)
+            if self._stage_index >= len(self._schedule.stages):
+                self._finished = True
+            self._save()
+
+    # -- epochs -----------------------------------------------------------------------------
+
+    def _loader(
+        self, data: Dataset[Any] | DataLoader[Any], key: int, shuffle: bool = True
+    ) -> Iterable[Any]:
+        if isinstance(data, DataLoader):
+            return data
+        if dist_utils.is_distributed():
+            sampler: Any = DistributedSampler(data, shuffle=shuffle, seed=self.seed)
+            sampler.set_epoch(key)
+        elif shuffle:
+            order = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
+            sampler = RandomSampler(data, generator=order)  # type: ignore[arg-type]
+        else:
+            sampler = None
+        return DataLoader(
+            data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers
+        )
+
+    def _batches(
+        self, data: Dataset[Any] | DataLoader[Any], key: int, desc: str, limit: int | None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = self._loader(data, key)
+        total: int | None = len(loader) if isinstance(loader, Sized) else None
+        if limit is not None:
+            total = min(total, limit) if total is not None else limit
+        bar = None
+        if self.progress and dist_utils.is_main_process():
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+            bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+        try:
+            for i, (x, y) in enumerate(loader):
+                if limit is not None and i >= limit:
+                    break
+                x = x.to(self.device, non_blocking=True).contiguous(
+                    memory_format=self.memory_format
+                )
+                yield x, y.to(self.device, non_blocking=True)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _epoch_key(self) -> int:
+        return self._stage_index * 100_000 + self._step
+
+    def _run_epoch(self, phase: str, epoch: int, stage: Stage) -> dict[str, Any]:
+        start = time.perf_counter()
+        desc = f"stage {self._stage_index + 1} {phase} {epoch + 1}"
+        if phase == "controller":
+            stats = self._controller_epoch(desc)
+        else:
+            stats = self._supernet_epoch(desc, uniform=phase == "warmup")
+        elapsed = time.perf_counter() - start
+        record: dict[str, Any] = {
+            "stage": self._stage_index,
+            "n_ops": stage.n_ops,
+            "n_nodes": stage.n_nodes,
+            "phase": phase,
+            "epoch": epoch,
+            "global_epoch": len(self.history),
+            **stats,
+            "time_s": elapsed,
+            "images_per_s": stats["images"] / elapsed if elapsed > 0 else 0.0,
+        }
+        logger.info(
+            "stage %d %s epoch %d: %s",
+            self._stage_index + 1,
+            phase,
+            epoch + 1,
+            ", ".join(f"{k}={v:.4g}" for k, v in stats.items() if isinstance(v, float)),
+        )
+        return record
+
+    def _architectures(self, uniform: bool) -> Iterator[ControllerSample]:
+        """Samples for a supernet epoch, drawn in batches (the controller is fixed here)."""
+        while True:
+            with torch.no_grad():
+                batch = self.controller.sample_many(64, uniform=uniform, generator=self.generator)
+            yield from batch  # outside no_grad: a suspended generator would leak it
+
+    def _supernet_epoch(self, desc: str, uniform: bool) -> dict[str, Any]:
+        self.supernet.train()
+        totals = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
+        entropy = 0.0
+        steps = 0
+        archs = self._architectures(uniform)
+        for x, y in self._batches(self._train_data, self._epoch_key(), desc, self.steps_per_epoch):
+            sample = next(archs)
+            logits = self.supernet(x, sample.genotype)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if dist_utils.is_distributed():
+                dist_utils.average_gradients(list(self.supernet.parameters()))
+            self.optimizer.step()
+            n = y.shape[0]
+            totals += torch.tensor(
+                [
+                    loss.item() * n,
+                    _accuracy(logits, y, 1).item(),
+                    _accuracy(logits, y, 5).item(),
+                    n,
+                ],
+                dtype=torch.float64,
+            )
+            entropy += sample.entropy.item()
+            steps += 1
+        return self._reduce_totals(totals, {"entropy": entropy / max(steps, 1)})
+
+    def _reduce_totals(self, totals: torch.Tensor, extra: dict[str, float]) -> dict[str, Any]:
+        local_images = int(totals[3].item())
+        if dist_utils.is_distributed():
+            dist_utils.all_reduce_mean(totals)
+            totals *= dist_utils.world_size()
+        n = max(float(totals[3].item()), 1.0)
+        return {
+            "loss": float(totals[0] / n),
+            "top1": float(totals[1] / n),
+            "top5": float(totals[2] / n),
+            **extra,
+            "images": local_images * dist_utils.world_size(),
+        }
+
+    def _controller_epoch(self, desc: str) -> dict[str, Any]:
+        self.supernet.train()
+        self.controller.train()
+        rewards: list[float] = []
+        losses: list[float] = []
+        entropies: list[float] = []
+        accs: list[float] = []
+        images = 0
+        for x, y in self._batches(self._val_data, self._epoch_key(), desc, self.steps_per_epoch):
+            sample = self.controller.sample(generator=self.generator)
+            with torch.no_grad():
+                logits = self.supernet(x, sample.genotype)
+                acc = (_accuracy(logits, y, 1).double() / y.shape[0]).cpu()
+            acc = dist_utils.all_reduce_mean(acc)
+            reward = self._update_baseline(float(acc))
+            loss = self._policy_loss(sample, reward)
+            self.controller_optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.controller.parameters(), self.grad_clip)
+            self.controller_optimizer.step()
+            rewards.append(reward)
+            losses.append(float(loss.detach()))
+            entropies.append(sample.entropy.item())
+            accs.append(float(acc))
+            images += y.shape[0]
+
+        def mean(v: list[float]) -> float:
+            return sum(v) / len(v) if v else 0.0
+
+        return {
+            "policy_loss": mean(losses),
+            "reward": mean(rewards),
+            "top1": mean(accs),
+            "baseline": self.baseline if self.baseline is not None else 0.0,
+            "entropy": mean(entropies),
+            "images": images * dist_utils.world_size(),
+        }
+
+    def _update_baseline(self, accuracy: float) -> float:
+        if self.baseline is None:
+            self.baseline = accuracy
+        else:
+            self.baseline = (
+                self.baseline_decay * self.baseline + (1 - self.baseline_decay) * accuracy
+            )
+        return accuracy - self.baseline
+
+    def _policy_loss(self, sample: ControllerSample, reward: float) -> torch.Tensor:
+        return -sample.log_prob * reward - self.entropy_coeff * sample.entropy
+
+    # -- derive ------------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        genotype: Genotype,
+        data: Dataset[Any] | DataLoader[Any] | None = None,
+        max_batches: int | None = None,
+    ) -> float:
+        """Top-1 accuracy (0..1) of ``genotype`` with the current supernet weights.
+
+        Args:
+            genotype: An architecture of the supernet's space.
+            data: Defaults to the validation data given to ``fit``.
+            max_batches: Use at most this many batches.
+        """
+        data = self._val_data if data is None else data
+        self.supernet.train()  # batch statistics, as everywhere in the supernet
+        totals = torch.zeros(2, dtype=torch.float64)
+        with torch.no_grad():
+            loader = self._loader(data, key=0, shuffle=False)
+            for i, (x, y) in enumerate(loader):
+                if max_batches is not None and i >= max_batches:
+                    break
+                x = x.to(self.device).contiguous(memory_format=self.memory_format)
+                y = y.to(self.device)
+                logits = self.supernet(x, genotype)
+                totals += torch.tensor(
+                    [_accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
+                )
+        dist_utils.all_reduce_mean(totals)
+        return float(totals[0] / max(float(totals[1]), 1.0))
+
+    def _derive(self, stage: Stage) -> StageResult:
+        best: tuple[float, Genotype] | None = None
+        with torch.no_grad():
+            candidates = self.controller.sample_many(
+                self.derive_rounds * self.derive_samples, generator=self.generator
+            )
+        for candidate in candidates:
+            acc = self.evaluate(candidate.genotype, max_batches=self.derive_batches)
+            if best is None or acc > best[0]:
+                best = (acc, candidate.genotype)
+        assert best is not None
+        logger.info(
+            "stage %d derived (val top-1 %.2f%%): %s", self._stage_index + 1, 100 * best[0], best[1]
+        )
+        return StageResult(
+            self._stage_index,
+            stage.n_ops,
+            stage.n_nodes,
+            self.controller.op_names[: stage.n_ops],
+            best[1],
+            best[0],
+        )
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        space = self.supernet.space
+        return {
+            "space": {"ops": list(space.ops), "n_nodes": space.n_nodes},
+            "supernet": {
+                "C": self.supernet.C,
+                "layers": self.supernet.layers,
+                "num_classes": self.supernet.num_classes,
+                "in_channels": self.supernet.in_channels,
+            },
+            "controller": {"hidden_size": self.controller.hidden_size},
+            "seed": self.seed,
+        }
+
+    def _prepare_output_dir(self) -> None:
+        path = self.output_dir / CHECKPOINT_NAME
+        if path.exists():
+            if not self.resume:
+                raise CheckpointError(
+                    f"{self.output_dir} already holds a search ({path.name}); resume it "
+                    "(resume=True, the default) or choose another output directory"
+                )
+            self._load(load_checkpoint(path))
+            logger.info(
+                "resuming from %s: stage %d, step %d", path, self._stage_index + 1, self._step
+            )
+            if dist_utils.is_main_process():
+                atomic_write_text(
+                    self.output_dir / "metrics.jsonl",
+                    "".join(json.dumps(r) + "\n" for r in self.history),
+                )
+            return
+        if (self.output_dir / "metrics.jsonl").exists():
+            raise CheckpointError(
+                f"{self.output_dir} holds metrics.jsonl but no {CHECKPOINT_NAME}; refusing to "
+                "overwrite another run's outputs: choose another output directory"
+            )
+        if dist_utils.is_main_process():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / "curriculum.json", self._schedule.to_json())
+            atomic_write_text(self.output_dir / "config.json", json.dumps(self._config(), indent=2))
+
+    def _append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _write_stage(self, result: StageResult) -> None:
+        folder = self.output_dir / "stages" / f"stage-{result.index + 1}"
+        result.genotype.save(folder / "genotype.json", overwrite=True)
+        atomic_write_text(folder / "result.json", json.dumps(result.to_dict(), indent=2))
+        if self.draw:
+            from .viz import draw
+
+            draw(
+                result.genotype,
+                folder / "cells.svg",
+                title=f"stage {result.index + 1}: {result.n_ops} op(s), {result.n_nodes} "
+                f"node(s), val top-1 {100 * result.val_accuracy:.2f}%",
+            )
+        result.genotype.save(self.output_dir / "genotype.json", overwrite=True)
+        self._write_report()
+
+    def _write_report(self) -> None:
+        lines = [
+            "# cnas search report",
+            "",
+            f"Output folder: `{self.output_dir}`",
+            "",
+            "| stage | ops | nodes | allowed ops | val top-1 | cells |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in self.stage_results:
+            folder = f"stages/stage-{r.index + 1}"
+            picture = (
+                f"![stage {r.index + 1}]({folder}/cells.svg)"
+                if (self.output_dir / folder / "cells.svg").exists()
+                else ""
+            )
+            lines.append(
+                f"| {r.index + 1} | {r.n_ops} | {r.n_nodes} | {', '.join(r.ops)} | "
+                f"{100 * r.val_accuracy:.2f}% | {picture} |"
+            )
+        if self.stage_results:
+            final = self.stage_results[-1].genotype
+            lines += [
+                "",
+                "## Final genotype",
+                "",
+                "```python",
+                repr(final),
+                "```",
+                "",
+                "Train it: `cnas train --arch genotype.json`.",
+            ]
+        atomic_write_text(self.output_dir / "report.md", "\n".join(lines) + "\n")
+
+    def _write_summary(self) -> None:
+        if self.stage_results:
+            self._write_report()
+
+    # -- checkpoint ---------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "config": self._config(),
+            "schedule": self._schedule.to_dict(),
+            "op_order": list(self.controller.op_names),
+            "position": {
+                "stage": self._stage_index,
+                "step": self._step,
+                "finished": self._finished,
+            },
+            "supernet": self.supernet.state_dict(),
+            "controller": self.controller.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "controller_optimizer": self.controller_optimizer.state_dict(),
+            "baseline": self.baseline,
+            "history": self.history,
+            "stages": [r.to_dict() for r in self.stage_results],
+            "rng": {
+                "generator": self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "python": _python_rng_state(),
+            },
+        }
+        if torch.cuda.is_available():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def _save(self) -> None:
+        if dist_utils.is_main_process():
+            save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._state())
+        dist_utils.barrier()
+
+    def _load(self, state: dict[str, Any]) -> None:
+        path = self.output_dir / CHECKPOINT_NAME
+        if state.get("config") != self._config():
+            raise CheckpointError(
+                f"{path} belongs to a different search (saved {state.get('config')}, now "
+                f"{self._config()}); it was left untouched: use another output directory"
+            )
+        try:
+            schedule = CurriculumSchedule.from_dict(state["schedule"])
+            schedule.validate(self.supernet.space)
+            self.supernet.load_state_dict(state["supernet"])
+            self.controller.load_state_dict(state["controller"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.controller_optimizer.load_state_dict(state["controller_optimizer"])
+            self.controller.set_op_order(state["op_order"])
+            position = state["position"]
+            self.generator.set_state(state["rng"]["generator"])
+            torch.set_rng_state(state["rng"]["torch"])
+            random.setstate(_to_python_rng_state(state["rng"]["python"]))
+            if "cuda" in state["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            self.history = list(state["history"])
+            self.stage_results = [StageResult.from_dict(d) for d in state["stages"]]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} does not fit this search: {exc}") from None
+        self._schedule = schedule
+        self.baseline = state["baseline"]
+        self._stage_index = int(position["stage"])
+        self._step = int(position["step"])
+        self._finished = bool(position["finished"])
+
+    def _broadcast_parameters(self) -> None:
+        import torch.distributed as dist
+
+        for module in (self.supernet, self.controller):
+            for tensor in [*module.parameters(), *module.buffers()]:
+                dist.broadcast(tensor.data, src=0)
+
+
+def _python_rng_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _to_python_rng_state(state: Sequence[Any]) -> tuple[Any, ...]:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)

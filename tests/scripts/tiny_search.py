@@ -1,0 +1,89 @@
+"""A tiny, deterministic search used by the resume and distributed tests.
+
+Usage: python tiny_search.py OUTPUT_DIR [--kill-after-items N] [--rank-file-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+import cnas
+from cnas import distributed
+
+
+class KillAfter(Dataset):  # type: ignore[type-arg]
+    """Sends SIGKILL to this process when the N-th item is read: a real, abrupt kill."""
+
+    count = 0
+
+    def __init__(self, base: Any, limit: int) -> None:
+        self.base, self.limit = base, limit
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> Any:
+        KillAfter.count += 1
+        if KillAfter.count >= self.limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.base[i]
+
+
+def build(output: str, **searcher_kwargs: Any) -> tuple[cnas.search.Searcher, Any, Any]:
+    torch.manual_seed(0)
+    data = cnas.data.synthetic(num_samples=96, num_classes=4, image_size=8, seed=0)
+    train, val = cnas.data.search_split(data, 0.5, seed=0)
+    space = cnas.SearchSpace(["sep_conv_3x3", "max_pool_3x3", "skip_connect", "none"], 2)
+    schedule = cnas.CurriculumSchedule.grow_ops(space, warmup_epochs=1, epochs_per_stage=1)
+    supernet = cnas.SuperNet(space, C=4, num_classes=4, layers=3)
+    controller = cnas.Controller(space, hidden_size=16)
+    kwargs: dict[str, Any] = {
+        "batch_size": 16,
+        "derive_rounds": 1,
+        "derive_samples": 3,
+        "device": "cpu",
+        "progress": False,
+        "seed": 7,
+    }
+    kwargs.update(searcher_kwargs)
+    searcher = cnas.search.Searcher(supernet, controller, schedule, output, **kwargs)
+    return searcher, train, val
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output")
+    parser.add_argument("--kill-after-items", type=int, default=None)
+    parser.add_argument("--rank-file-dir", default=None)
+    args = parser.parse_args()
+    distributed.init_from_env("cpu")
+    searcher, train, val = build(args.output)
+    if args.kill_after_items is not None:
+        train = KillAfter(train, args.kill_after_items)
+        val = KillAfter(val, args.kill_after_items)
+    result = searcher.fit(train, val)
+    if args.rank_file_dir:
+        digest = hashlib.sha256()
+        for p in searcher.supernet.parameters():
+            digest.update(p.detach().cpu().numpy().tobytes())
+        Path(args.rank_file_dir, f"rank{distributed.rank()}.json").write_text(
+            json.dumps(
+                {
+                    "genotype": result.genotype.to_dict() if result.genotype else None,
+                    "weights": digest.hexdigest(),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

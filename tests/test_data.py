@@ -1,0 +1,65 @@
+"""Datasets: the embedded digits, synthetic data, the search split and CIFAR-10 errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnas import data
+
+
+def test_digits_ship_with_the_package() -> None:
+    ds = data.digits()
+    assert len(ds) == 1797
+    x, _ = ds[0]
+    assert x.shape == (1, 8, 8)
+    labels = ds.tensors[1]
+    assert sorted(labels.unique().tolist()) == list(range(10))
+    assert torch.bincount(labels).min() >= 170  # about 180 images per digit
+    assert abs(ds.tensors[0].mean().item()) < 1e-4
+
+
+def test_digits_can_be_resized_and_made_rgb() -> None:
+    ds = data.digits(image_size=16, channels=3, normalize=False)
+    x, _ = ds[5]
+    assert x.shape == (3, 16, 16)
+    assert x.min().item() >= 0.0
+    assert x.max().item() <= 1.0
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        data.digits(channels=2)
+
+
+def test_synthetic_is_deterministic_and_balanced() -> None:
+    a, b = data.synthetic(64, 4, 8, seed=1), data.synthetic(64, 4, 8, seed=1)
+    assert torch.equal(a.tensors[0], b.tensors[0])
+    assert torch.bincount(a.tensors[1]).tolist() == [16, 16, 16, 16]
+    assert not torch.equal(a.tensors[0], data.synthetic(64, 4, 8, seed=2).tensors[0])
+
+
+def test_search_split_follows_the_original_40_60_rule() -> None:
+    ds = data.digits()
+    weights, controller = data.search_split(ds, 0.4, seed=2020)
+    assert (len(weights), len(controller)) == (718, 1079)
+    assert not set(weights.indices) & set(controller.indices)
+    perm = torch.randperm(1797, generator=torch.Generator().manual_seed(2020)).tolist()
+    assert list(weights.indices) == perm[:718]
+    with pytest.raises(ValueError, match="train_portion must be in"):
+        data.search_split(ds, 1.0)
+
+
+def test_missing_cifar10_gives_one_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(data.DatasetNotFoundError, match="CIFAR-10 not found in .*download"):
+        data.cifar10(tmp_path, download=False)
+    assert issubclass(data.DatasetNotFoundError, FileNotFoundError)
+
+
+def test_load_search_data_knows_its_datasets(tmp_path: Path) -> None:
+    weights, controller, info = data.load_search_data("digits")
+    assert (info.in_channels, info.num_classes, info.image_size) == (1, 10, 8)
+    assert len(weights) + len(controller) == 1797
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        data.load_search_data("mnist")
+    with pytest.raises(data.DatasetNotFoundError):
+        data.load_search_data("cifar10", tmp_path, download=False)
