@@ -59,12 +59,17 @@ def make_archs(count: int, seed: int) -> list[dict[str, list[list[int]]]]:
 
 
 def _timeit(fn: Any, steps: int, warmup: int) -> float:
+    """Median time of one call (robust to the other load a shared machine has)."""
+    import statistics
+
     for i in range(warmup):
         fn(i)
-    start = time.perf_counter()
+    times = []
     for i in range(steps):
+        start = time.perf_counter()
         fn(warmup + i)
-    return (time.perf_counter() - start) / steps
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def worker_cnas(args: argparse.Namespace, archs: list[dict[str, Any]]) -> dict[str, float]:
@@ -217,6 +222,9 @@ def main() -> None:
         action="store_true",
         help="run cnas in NCHW (to see what channels-last contributes)",
     )
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate the two implementations this many times; the median "
+                        "of the rounds is reported (default: 3)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--archs", help=argparse.SUPPRESS)
@@ -238,12 +246,19 @@ def main() -> None:
         json.dump(make_archs(args.steps + args.warmup, seed=0), fh)
         arch_file = fh.name
     try:
-        results: dict[str, dict[str, float]] = {}
-        for kind in ("cnas", "original"):
-            if args.only in (None, kind):
-                results[kind] = run_worker(kind, args, arch_file)
+        rounds: dict[str, list[dict[str, float]]] = {}
+        for _ in range(max(args.rounds, 1)):  # interleaved, so drifting load hits both alike
+            for kind in ("cnas", "original"):
+                if args.only in (None, kind):
+                    rounds.setdefault(kind, []).append(run_worker(kind, args, arch_file))
     finally:
         os.unlink(arch_file)
+    import statistics
+
+    results: dict[str, dict[str, float]] = {
+        kind: {m: statistics.median(r[m] for r in runs) for m in runs[0]}
+        for kind, runs in rounds.items()
+    }
     print(f"{'':28s}" + "".join(f"{k:>14s}" for k in results))
     for metric, label in (
         ("supernet_step_s", "supernet step (ms)"),

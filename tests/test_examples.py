@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cnas
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -23,3 +25,20 @@ def test_genotype_tour_runs(tmp_path: Path) -> None:
     assert "NetworkImageNet(48, 1000, 14): 5,318,368 parameters" in result.stdout
     assert (tmp_path / "genotype.json").is_file()
     assert (tmp_path / "cells.svg").is_file() or (tmp_path / "cells.gv").is_file()
+
+
+def test_custom_curriculum_example_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "custom_curriculum.py"), str(tmp_path), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stage 1: 2 ops, 2 nodes" in result.stdout
+    assert "stage 3: validation top-1" in result.stdout
+    genotype = cnas.Genotype.load(tmp_path / "genotype.json")
+    assert genotype.n_nodes == 4
+    first = cnas.Genotype.load(tmp_path / "stages" / "stage-1" / "genotype.json")
+    assert first.ops <= {"sep_conv_3x3", "dil_conv_3x3"}

@@ -68,6 +68,20 @@ def test_outputs_are_written(finished: tuple[Path, Any]) -> None:
     assert repr(result.genotype) in report
 
 
+def test_tensorboard_events_are_written_when_tensorboard_is_installed(
+    finished: tuple[Path, Any],
+) -> None:
+    pytest.importorskip("tensorboard")  # a test dependency; optional for users
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(finished[0] / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert "controller/reward" in tags
+    assert "supernet/loss" in tags
+    assert len(events.Scalars("supernet/loss")) == 4
+
+
 def test_fit_on_a_finished_run_returns_its_result_without_training(
     finished: tuple[Path, Any],
 ) -> None:

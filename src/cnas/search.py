@@ -167,6 +167,8 @@ class Searcher:
             is an error (nothing is overwritten).
         progress: Show tqdm progress bars (default: when stderr is a terminal).
         draw: Draw each stage's cells (needs graphviz ``dot``; skipped without it).
+        tensorboard: Write TensorBoard events to ``output_dir/tensorboard`` (default: when
+            the ``tensorboard`` package is installed).
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class Searcher:
         resume: bool = True,
         progress: bool | None = None,
         draw: bool = True,
+        tensorboard: bool | None = None,
     ) -> None:
         if not isinstance(supernet, SuperNet):
             raise TypeError(f"supernet must be a cnas.SuperNet, got {type(supernet).__name__}")
@@ -244,6 +247,8 @@ class Searcher:
         self.resume = resume
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.draw = draw
+        self.tensorboard = tensorboard
+        self._writer: Any = None
         self.device = (
             torch.device(device)
             if device is not None
@@ -319,10 +324,16 @@ class Searcher:
         if dist_utils.is_distributed():
             self._broadcast_parameters()
         self._train_data, self._val_data = train_data, val_data
+        self._open_tensorboard()
         for cb in self.callbacks:
             cb.on_fit_start(self)
-        if not self._finished:
-            self._run()
+        try:
+            if not self._finished:
+                self._run()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         result = self._result()
         if self._finished and dist_utils.is_main_process():
             self._write_summary()
@@ -663,6 +674,23 @@ class Searcher:
     def _append_metrics(self, record: dict[str, Any]) -> None:
         with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if isinstance(value, float):
+                    self._writer.add_scalar(f"{record['phase']}/{key}", value,
+                                            record["global_epoch"])
+
+    def _open_tensorboard(self) -> None:
+        if self.tensorboard is False or not dist_utils.is_main_process():
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            if self.tensorboard:
+                raise ImportError("tensorboard=True needs the tensorboard package: "
+                                  "pip install tensorboard") from None
+            return
+        self._writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"))
 
     def _write_stage(self, result: StageResult) -> None:
         folder = self.output_dir / "stages" / f"stage-{result.index + 1}"
