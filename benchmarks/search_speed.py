@@ -222,9 +222,13 @@ def main() -> None:
         action="store_true",
         help="run cnas in NCHW (to see what channels-last contributes)",
     )
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternate the two implementations this many times; the median "
-                        "of the rounds is reported (default: 3)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate the two implementations this many times; the median "
+        "of the rounds is reported (default: 3)",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--archs", help=argparse.SUPPRESS)

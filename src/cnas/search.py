@@ -677,8 +677,9 @@ class Searcher:
         if self._writer is not None:
             for key, value in record.items():
                 if isinstance(value, float):
-                    self._writer.add_scalar(f"{record['phase']}/{key}", value,
-                                            record["global_epoch"])
+                    self._writer.add_scalar(
+                        f"{record['phase']}/{key}", value, record["global_epoch"]
+                    )
 
     def _open_tensorboard(self) -> None:
         if self.tensorboard is False or not dist_utils.is_main_process():
@@ -687,8 +688,9 @@ class Searcher:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             if self.tensorboard:
-                raise ImportError("tensorboard=True needs the tensorboard package: "
-                                  "pip install tensorboard") from None
+                raise ImportError(
+                    "tensorboard=True needs the tensorboard package: pip install tensorboard"
+                ) from None
             return
         self._writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"))
 
