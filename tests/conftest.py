@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+
+# One intra-op thread, here and in the subprocesses the tests start: the tensors in the
+# tests are small, and with two threads a busy second core stalls every parallel kernel at
+# its barrier (seen here: BatchNorm 30x slower). One thread is also faster on 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)

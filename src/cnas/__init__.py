@@ -4,7 +4,7 @@ An implementation of Guo et al., "Breaking the Curse of Space Explosion: Towards
 Efficient NAS with Curriculum Search" (ICML 2020). What ``__all__`` lists is the stable
 public API.
 
-Example:
+Examples:
     >>> import cnas
     >>> net = cnas.NetworkCIFAR(36, 10, 20, True, cnas.genotypes.CNAS)
     >>> cnas.utils.count_params(net)

@@ -31,7 +31,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only`` loading).
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only`` loading).
 
     Raises:
         CheckpointError: the file is unreadable, truncated, or not a cnas search checkpoint.

@@ -18,7 +18,7 @@ def warn_deprecated(
 ) -> None:
     """Emit a ``FutureWarning`` saying ``what`` is deprecated and goes in ``removed_in``.
 
-    Example:
+    Examples:
         >>> import warnings
         >>> from cnas._deprecation import warn_deprecated
         >>> with warnings.catch_warnings(record=True) as caught:

@@ -164,7 +164,7 @@ class Genotype:
         reduce: The reduction cell's edges.
         reduce_concat: The reduction cell's output nodes.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> g = cnas.genotypes.CNAS
         >>> g.normal[0]
@@ -296,7 +296,7 @@ class Genotype:
     ) -> Genotype:
         """Build a genotype from ``(op, from, to)`` triples, as the original CNAS README writes.
 
-        Example:
+        Examples:
             >>> import cnas
             >>> g = cnas.Genotype.from_arch(
             ...     normal_arch=[("sep_conv_3x3", 0, 2), ("skip_connect", 1, 2)],

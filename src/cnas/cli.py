@@ -298,7 +298,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         schedule = CurriculumSchedule.fixed(space, args.warmup_epochs, args.epochs_per_stage)
     if args.stages is not None:
         schedule = CurriculumSchedule(schedule.stages[: args.stages], schedule.op_order)
-    device = torch.device(args.device) if args.device else None
+    device = torch.device(args.device) if args.device else dist_utils.default_device()
     dist_utils.init_from_env(device)
     try:
         train, val, info = load_search_data(

@@ -61,7 +61,7 @@ class Controller(nn.Module):
         tanh_constant: Squash logits to ``tanh_constant * tanh(logits)``.
         op_tanh_reduce: Divide ``tanh_constant`` by this for the op logits.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> space = cnas.SearchSpace()
         >>> controller = cnas.Controller(space)
@@ -123,7 +123,7 @@ class Controller(nn.Module):
 
     @property
     def n_ops(self) -> int:
-        """How many ops (the first ones of :attr:`op_names`) may be sampled now."""
+        """How many ops (the first ones of ``op_names``) may be sampled now."""
         return self._n_ops
 
     @property
@@ -216,7 +216,7 @@ class Controller(nn.Module):
     ) -> list[ControllerSample]:
         """Sample ``n`` architectures at once from the current policy.
 
-        Equivalent to ``n`` calls of :meth:`sample` with unchanged weights, but the
+        Equivalent to ``n`` calls of ``sample`` with unchanged weights, but the
         decisions of all ``n`` samples run batched, so it costs little more than one. The
         search uses it for supernet epochs, where the controller does not change.
         """

@@ -59,7 +59,7 @@ class CurriculumSchedule:
     Raises:
         ValueError: no stages, a shrinking space, or a bad ``op_order``.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> space = cnas.SearchSpace()
         >>> schedule = cnas.CurriculumSchedule.grow_ops(space, warmup_epochs=1, epochs_per_stage=2)

@@ -1,6 +1,6 @@
 """Helpers for ``torchrun`` / ``torch.distributed`` (NCCL on GPUs, gloo on CPUs).
 
-Run a search or a training job on several processes with, for example::
+Run a search or a training job on several processes with, for example:
 
     torchrun --nproc_per_node=2 -m cnas search --dataset digits -o runs/ddp
 
@@ -19,6 +19,7 @@ __all__ = [
     "all_reduce_mean",
     "average_gradients",
     "barrier",
+    "default_device",
     "init_from_env",
     "is_distributed",
     "is_main_process",
@@ -65,6 +66,13 @@ def init_from_env(device: torch.device | str | None = None) -> bool:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return is_distributed()
+
+
+def default_device() -> torch.device:
+    """This process's device: ``cuda:LOCAL_RANK`` when CUDA is available, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:

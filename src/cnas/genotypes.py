@@ -14,7 +14,7 @@ The constants are data typed in from each paper's published genotype:
 - ``AmoebaNet``: Real et al., "Regularized Evolution", AAAI 2019 (AmoebaNet-A), in the
   DARTS transcription (5 nodes).
 
-Example:
+Examples:
     >>> import cnas
     >>> cnas.genotypes.get("DARTS_V2") is cnas.genotypes.DARTS_V2
     True

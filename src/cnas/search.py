@@ -66,7 +66,7 @@ class StageResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageResult:
-        """Read :meth:`to_dict` output back."""
+        """Read ``to_dict`` output back."""
         return cls(
             int(data["index"]),
             int(data["n_ops"]),
@@ -79,7 +79,7 @@ class StageResult:
 
 @dataclass
 class SearchResult:
-    """The outcome of :meth:`Searcher.fit`.
+    """The outcome of ``Searcher.fit``.
 
     Attributes:
         genotype: The final architecture (derived at the end of the last completed stage),
@@ -145,7 +145,7 @@ class Searcher:
         controller: The controller (kept on the CPU; it is small).
         schedule: The curriculum.
         output_dir: Where outputs and checkpoints go.
-        callbacks: Hooks (see :class:`Callback`).
+        callbacks: Hooks (see ``Callback``).
         batch_size: Batch size when ``fit`` gets datasets (96 in the paper).
         lr: Supernet SGD learning rate (0.01).
         momentum: Supernet SGD momentum (0.9, Nesterov).
@@ -587,7 +587,10 @@ class Searcher:
             data: Defaults to the validation data given to ``fit``.
             max_batches: Use at most this many batches.
         """
-        data = self._val_data if data is None else data
+        if data is None:
+            data = getattr(self, "_val_data", None)
+            if data is None:
+                raise ValueError("evaluate() needs data: pass it, or call fit() first")
         self.supernet.train()  # batch statistics, as everywhere in the supernet
         totals = torch.zeros(2, dtype=torch.float64)
         with torch.no_grad():
@@ -649,7 +652,7 @@ class Searcher:
             if not self.resume:
                 raise CheckpointError(
                     f"{self.output_dir} already holds a search ({path.name}); resume it "
-                    "(resume=True, the default) or choose another output directory"
+                    "(drop --no-resume / resume=False) or choose another output directory"
                 )
             self._load(load_checkpoint(path))
             logger.info(
@@ -739,8 +742,6 @@ class Searcher:
                 "```python",
                 repr(final),
                 "```",
-                "",
-                "Train it: `cnas train --arch genotype.json`.",
             ]
         atomic_write_text(self.output_dir / "report.md", "\n".join(lines) + "\n")
 

@@ -28,7 +28,7 @@ class SearchSpace:
     Raises:
         ValueError: an unknown or duplicated op, no ops, or ``n_nodes < 1``.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> space = cnas.SearchSpace(cnas.DARTS_OPS, n_nodes=4)
         >>> space.restrict(n_ops=1).size()

@@ -225,7 +225,7 @@ class SuperNet(nn.Module):
         in_channels: Input image channels.
         stem_multiplier: The stem outputs ``stem_multiplier * C`` channels.
 
-    Example:
+    Examples:
         >>> import torch, cnas
         >>> space = cnas.SearchSpace()
         >>> net = cnas.SuperNet(space, C=16, num_classes=10, layers=8)

@@ -22,7 +22,7 @@ def count_params(
             without it). Pass ``()`` to count everything.
         trainable_only: Count only parameters with ``requires_grad``.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> cnas.utils.count_params(cnas.NetworkCIFAR(36, 10, 20, True, "CNAS"))
         3695374
@@ -47,7 +47,7 @@ def count_madds(model: nn.Module, input_size: Sequence[int]) -> int:
             keeps its training mode afterwards.
         input_size: ``(C, H, W)`` or ``(N, C, H, W)``; the count is per image.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> net = cnas.NetworkImageNet(48, 1000, 14, False, "CNAS")
         >>> round(cnas.utils.count_madds(net, (3, 224, 224)) / 1e6)

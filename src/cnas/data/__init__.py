@@ -1,12 +1,12 @@
 """Datasets for search and training.
 
-- :func:`cifar10`: CIFAR-10 through torchvision (downloads on request).
-- :func:`digits`: the UCI handwritten digits (1,797 8x8 images), shipped inside cnas so a
+- ``cifar10``: CIFAR-10 through torchvision (downloads on request).
+- ``digits``: the UCI handwritten digits (1,797 8x8 images), shipped inside cnas so a
   search runs with no download. Source: E. Alpaydin and C. Kaynak, "Optical Recognition
   of Handwritten Digits", UCI Machine Learning Repository (1998),
-  https://doi.org/10.24432/C50P49, licensed CC BY 4.0.
-- :func:`synthetic`: a learnable synthetic dataset for tests and benchmarks.
-- :func:`search_split`: the original CNAS split of a training set into a part that
+  <https://doi.org/10.24432/C50P49>, licensed CC BY 4.0.
+- ``synthetic``: a learnable synthetic dataset for tests and benchmarks.
+- ``search_split``: the original CNAS split of a training set into a part that
   trains the supernet weights (40%) and a part that trains the controller (60%).
 """
 

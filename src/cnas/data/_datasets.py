@@ -78,8 +78,8 @@ def cifar10(
     if not download and not (folder / "cifar-10-batches-py").is_dir():
         raise DatasetNotFoundError(
             f"CIFAR-10 not found in {folder} (no cifar-10-batches-py folder); download it with "
-            "download=True (--download on the command line) or point root (--data) at the "
-            "folder that holds it"
+            "download=True (cnas search downloads it unless given --no-download) or point "
+            "root (--data) at the folder that holds it"
         )
     try:
         dataset: Dataset[Any] = torchvision.datasets.CIFAR10(

@@ -231,7 +231,7 @@ class NetworkCIFAR(_Network):
             a genotype JSON file.
         in_channels: Input image channels.
 
-    Example:
+    Examples:
         >>> import torch, cnas
         >>> net = cnas.NetworkCIFAR(16, 10, 8, True, cnas.genotypes.CNAS).eval()
         >>> net(torch.randn(2, 3, 32, 32)).shape

@@ -89,7 +89,7 @@ def register_op(
     Raises:
         ValueError: ``name`` is not a valid name, or is taken and ``override`` is False.
 
-    Example:
+    Examples:
         >>> import torch.nn as nn, cnas
         >>> @cnas.ops.register_op("doc_identity")
         ... def doc_identity(C, stride, affine):
@@ -182,7 +182,7 @@ def is_registered(name: str) -> bool:
 def list_ops(pattern: str | None = None) -> list[str]:
     """The registered op names, sorted; ``pattern`` filters with shell-style wildcards.
 
-    Example:
+    Examples:
         >>> import cnas
         >>> cnas.ops.list_ops("sep_conv_*")
         ['sep_conv_3x3', 'sep_conv_5x5', 'sep_conv_7x7']
