@@ -13,6 +13,7 @@ from typing_extensions import Self
 
 from ._errors import GenotypeError
 from ._io import atomic_write_text
+from .ops._standard import DARTS_OPS
 
 __all__ = ["CellName", "DartsGenotype", "Edge", "Genotype", "GenotypeError"]
 
@@ -20,17 +21,6 @@ CellName = Literal["normal", "reduce"]
 
 JSON_FORMAT = "cnas.genotype"
 JSON_VERSION = 1
-
-_ORIGINAL_PRIMITIVES: tuple[str, ...] = (
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "none",
-    "skip_connect",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
 
 
 class Edge(NamedTuple):
@@ -385,7 +375,7 @@ class Genotype:
         if style == "cnas":
             return json.dumps(self.to_dict(), indent=indent)
         if style == "original":
-            primitives = list(_ORIGINAL_PRIMITIVES)
+            primitives = list(DARTS_OPS)  # the original's PRIMITIVES, in its order
             for op in sorted(self.ops - set(primitives)):
                 primitives.append(op)
             data = {

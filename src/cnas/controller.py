@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._genotype import Genotype
+from ._validation import check_int
 from .space import SearchSpace
 
 __all__ = ["Controller", "ControllerSample"]
@@ -82,8 +83,7 @@ class Controller(nn.Module):
         super().__init__()
         if not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a cnas.SearchSpace, got {type(space).__name__}")
-        if not isinstance(hidden_size, int) or hidden_size < 1:
-            raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
+        check_int("hidden_size", hidden_size)
         if temperature is not None and temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.space = space
@@ -220,8 +220,7 @@ class Controller(nn.Module):
         decisions of all ``n`` samples run batched, so it costs little more than one. The
         search uses it for supernet epochs, where the controller does not change.
         """
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        check_int("n", n)
         if uniform:
             return [self._sample_uniform(generator) for _ in range(n)]
         return self._sample_batch(n, generator)

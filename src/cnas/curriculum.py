@@ -9,17 +9,12 @@ from typing import Any
 
 import torch
 
+from ._validation import check_int
 from .space import SearchSpace
 
 __all__ = ["CurriculumSchedule", "Stage"]
 
 SCHEDULE_FORMAT = "cnas.curriculum"
-
-
-def _positive(name: str, value: object, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -42,10 +37,10 @@ class Stage:
     epochs: int = 40
 
     def __post_init__(self) -> None:
-        _positive("n_ops", self.n_ops, 1)
-        _positive("n_nodes", self.n_nodes, 1)
-        _positive("warmup_epochs", self.warmup_epochs, 0)
-        _positive("epochs", self.epochs, 0)
+        check_int("n_ops", self.n_ops)
+        check_int("n_nodes", self.n_nodes)
+        check_int("warmup_epochs", self.warmup_epochs, 0)
+        check_int("epochs", self.epochs, 0)
 
 
 class CurriculumSchedule:

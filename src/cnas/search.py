@@ -22,6 +22,7 @@ from . import distributed as dist_utils
 from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ._genotype import Genotype
 from ._io import atomic_write_text
+from ._validation import check_int
 from .controller import Controller, ControllerSample
 from .curriculum import CurriculumSchedule, Stage
 from .supernet import SuperNet
@@ -222,11 +223,10 @@ class Searcher:
             ("derive_rounds", derive_rounds),
             ("derive_samples", derive_samples),
         ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value)
         for name, opt in (("derive_batches", derive_batches), ("steps_per_epoch", steps_per_epoch)):
-            if opt is not None and (not isinstance(opt, int) or opt < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {opt!r}")
+            if opt is not None:
+                check_int(name, opt)
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
         self.supernet = supernet

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 
 from ._genotype import Genotype
+from ._validation import check_int
 from .ops import DARTS_OPS, get_op
 
 __all__ = ["DARTS_OPS", "SearchSpace"]
@@ -54,8 +55,7 @@ class SearchSpace:
             if name in seen:
                 raise ValueError(f"search space: op {name!r} is listed twice")
             seen.add(name)
-        if not isinstance(n_nodes, int) or isinstance(n_nodes, bool) or n_nodes < 1:
-            raise ValueError(f"n_nodes must be a positive integer, got {n_nodes!r}")
+        check_int("n_nodes", n_nodes)
         self._ops = op_list
         self._n_nodes = n_nodes
 

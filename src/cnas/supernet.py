@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ._genotype import Edge, Genotype
+from ._validation import check_int
 from .ops import FactorizedReduce, ReLUConvBN, get_op
 from .space import SearchSpace
 
@@ -253,8 +254,7 @@ class SuperNet(nn.Module):
             ("in_channels", in_channels),
             ("stem_multiplier", stem_multiplier),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(name, value)
         if not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a cnas.SearchSpace, got {type(space).__name__}")
         self.space = space

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .._genotype import Edge, Genotype
+from .._validation import check_int
 from ..genotypes import resolve
 from ..ops import FactorizedReduce, ReLUConvBN, get_op
 
@@ -138,8 +139,7 @@ class AuxiliaryHeadImageNet(nn.Module):
 
 def _check_sizes(C: int, num_classes: int, layers: int) -> None:
     for name, value in (("C", C), ("num_classes", num_classes), ("layers", layers)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_int(name, value)
 
 
 class _Network(nn.Module):
