@@ -18,7 +18,18 @@ import cnas
 from cnas._deprecation import deprecated, warn_deprecated
 
 SNAPSHOT = Path(__file__).with_name("api_snapshot.json")
-PUBLIC_MODULES = ("cnas", "cnas.genotypes", "cnas.ops", "cnas.models", "cnas.utils", "cnas.viz")
+PUBLIC_MODULES = (
+    "cnas",
+    "cnas.data",
+    "cnas.distributed",
+    "cnas.genotypes",
+    "cnas.models",
+    "cnas.ops",
+    "cnas.search",
+    "cnas.training",
+    "cnas.utils",
+    "cnas.viz",
+)
 
 
 def _describe(obj: object) -> object:

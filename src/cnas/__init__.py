@@ -17,6 +17,7 @@ from . import genotypes as genotypes
 from . import models as models
 from . import ops as ops
 from . import search as search
+from . import training as training
 from . import utils as utils
 from . import viz as viz
 from ._errors import GenotypeError as GenotypeError
@@ -63,6 +64,7 @@ __all__ = [
     "models",
     "ops",
     "search",
+    "training",
     "utils",
     "viz",
 ]

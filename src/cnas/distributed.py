@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = [
+    "CPUSyncBatchNorm",
     "all_reduce_mean",
     "average_gradients",
     "barrier",
@@ -24,6 +25,7 @@ __all__ = [
     "is_distributed",
     "is_main_process",
     "rank",
+    "sync_batchnorm",
     "world_size",
 ]
 
@@ -101,6 +103,54 @@ def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
         n = g.numel()
         g.copy_(flat[offset : offset + n].view_as(g))
         offset += n
+
+
+class CPUSyncBatchNorm(torch.nn.BatchNorm2d):
+    """BatchNorm whose training statistics cover the batches of all processes (gloo/CPU).
+
+    ``torch.nn.SyncBatchNorm`` runs on GPUs only; this one all-reduces the per-channel sum,
+    sum of squares and count with the differentiable ``all_reduce``, so gradients flow
+    through the global statistics too. Parameters and buffers are BatchNorm2d's.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalize with global batch statistics in training, running ones in eval."""
+        if not (self.training and is_distributed()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce
+
+        c = x.shape[1]
+        count = x.new_tensor([x.numel() / c])
+        local = torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count])
+        stats: torch.Tensor = all_reduce(local)  # type: ignore[no-untyped-call]
+        n = stats[-1]
+        mean = stats[:c] / n
+        var = stats[c : 2 * c] / n - mean * mean
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 0.1
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                unbiased = var.detach() * n / torch.clamp(n - 1, min=1)
+                self.running_var.mul_(1 - m).add_(m * unbiased)  # type: ignore[union-attr]
+                self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
+        y = (x - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y
+
+
+def sync_batchnorm(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Make ``module``'s BatchNorms use statistics over all processes.
+
+    GPUs get ``torch.nn.SyncBatchNorm``; CPUs ``CPUSyncBatchNorm`` (same parameters and
+    state-dict keys, switched in place).
+    """
+    if device.type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)  # type: ignore[no-untyped-call, no-any-return]
+    for m in module.modules():
+        if type(m) is torch.nn.BatchNorm2d:
+            m.__class__ = CPUSyncBatchNorm
+    return module
 
 
 def barrier() -> None:

@@ -17,7 +17,9 @@ from ._datasets import DatasetInfo as DatasetInfo
 from ._datasets import DatasetNotFoundError as DatasetNotFoundError
 from ._datasets import cifar10 as cifar10
 from ._datasets import digits as digits
+from ._datasets import imagenet as imagenet
 from ._datasets import load_search_data as load_search_data
+from ._datasets import load_train_data as load_train_data
 from ._datasets import search_split as search_split
 from ._datasets import synthetic as synthetic
 
@@ -29,7 +31,9 @@ __all__ = [
     "DatasetNotFoundError",
     "cifar10",
     "digits",
+    "imagenet",
     "load_search_data",
+    "load_train_data",
     "search_split",
     "synthetic",
 ]

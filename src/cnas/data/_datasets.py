@@ -21,7 +21,9 @@ __all__ = [
     "DatasetNotFoundError",
     "cifar10",
     "digits",
+    "imagenet",
     "load_search_data",
+    "load_train_data",
     "search_split",
     "synthetic",
 ]
@@ -49,7 +51,7 @@ class DatasetInfo:
 DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo("cifar10", 3, 10, 32),
     "digits": DatasetInfo("digits", 1, 10, 8),
-    "synthetic": DatasetInfo("synthetic", 3, 10, 32),
+    "synthetic": DatasetInfo("synthetic", 3, 10, 16),
 }
 """The datasets ``load_search_data`` and the CLI know, with their default shapes."""
 
@@ -173,6 +175,107 @@ def search_split(
     return Subset(dataset, indices[:split]), Subset(dataset, indices[split:])
 
 
+def _cifar10_train_transform(cutout: int) -> Any:
+    from torchvision import transforms as T
+
+    from ..training._recipe import Cutout
+
+    steps: list[Any] = [
+        T.RandomCrop(32, padding=4),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+    ]
+    if cutout > 0:
+        steps.append(Cutout(cutout))
+    return T.Compose(steps)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def imagenet(
+    root: str | os.PathLike[str], split: str = "train", image_size: int = 224
+) -> Dataset[Any]:
+    """An ImageNet folder (``root/train/<class>/*.JPEG``, ``root/val/<class>/*.JPEG``).
+
+    Training images get a random resized crop, a flip and colour jitter; validation images
+    a resize to ``image_size / 0.875`` and a centre crop.
+
+    Raises:
+        DatasetNotFoundError: ``root/split`` is missing or holds no class folders of images.
+    """
+    import torchvision
+    from torchvision import transforms as T
+
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise DatasetNotFoundError(
+            f"{folder} is not a folder; an ImageNet folder holds "
+            "train/ and val/, each with one sub-folder per class"
+        )
+    normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    if split == "train":
+        transform = T.Compose(
+            [
+                T.RandomResizedCrop(image_size),
+                T.RandomHorizontalFlip(),
+                T.ColorJitter(0.4, 0.4, 0.4, 0.2),
+                T.ToTensor(),
+                normalize,
+            ]
+        )
+    else:
+        transform = T.Compose(
+            [T.Resize(int(image_size / 0.875)), T.CenterCrop(image_size), T.ToTensor(), normalize]
+        )
+    try:
+        dataset: Dataset[Any] = torchvision.datasets.ImageFolder(str(folder), transform)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise DatasetNotFoundError(f"{folder} is not an ImageNet folder: {exc}") from None
+    return dataset
+
+
+def load_train_data(
+    name: str,
+    root: str | os.PathLike[str] = "data",
+    download: bool = False,
+    cutout: int = 16,
+    seed: int = 0,
+) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
+    """Training and validation data for training a network from scratch.
+
+    ``cifar10``: the training set (crop, flip, cutout) and the test set; ``imagenet``: an
+    ImageNet folder's ``train`` and ``val``; ``digits``: a seeded 80%/20% split of the
+    embedded set; ``synthetic``: a seeded 80%/20% split.
+
+    Raises:
+        ValueError: an unknown dataset name.
+        DatasetNotFoundError: the data is missing.
+    """
+    if name == "cifar10":
+        train = cifar10(
+            root, train=True, download=download, transform=_cifar10_train_transform(cutout)
+        )
+        return train, cifar10(root, train=False, download=download), DATASETS["cifar10"]
+    if name == "imagenet":
+        info = DatasetInfo("imagenet", 3, 1000, 224)
+        train = imagenet(root, "train")
+        val = imagenet(root, "val")
+        classes = len(getattr(train, "classes", [])) or 1000
+        return train, val, DatasetInfo("imagenet", 3, classes, info.image_size)
+    if name in ("digits", "synthetic"):
+        full = (
+            digits() if name == "digits" else synthetic(num_samples=640, image_size=16, seed=seed)
+        )
+        n = len(full)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+        cut = int(0.8 * n)
+        return Subset(full, order[:cut]), Subset(full, order[cut:]), DATASETS[name]
+    raise ValueError(f"unknown dataset {name!r}; known: cifar10, imagenet, digits, synthetic")
+
+
 def load_search_data(
     name: str,
     root: str | os.PathLike[str] = "data",
@@ -200,6 +303,6 @@ def load_search_data(
     elif name == "digits":
         full = digits()
     else:
-        full = synthetic(num_samples=1024, seed=seed)
+        full = synthetic(num_samples=1024, image_size=16, seed=seed)
     weights, controller = search_split(full, train_portion, seed)
     return weights, controller, DATASETS[name]

@@ -1,0 +1,465 @@
+"""``Trainer``: train a genotype's network from scratch, with checkpoints and resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from .. import distributed as dist_utils
+from .._checkpoint import CheckpointError
+from .._io import atomic_path, atomic_write_text
+from .._version import __version__
+from ..models import NetworkCIFAR, NetworkImageNet
+from ..utils import count_madds, count_params
+from ._recipe import LabelSmoothingCrossEntropy, TrainConfig, learning_rate
+
+__all__ = ["TrainResult", "Trainer", "accuracy"]
+
+logger = logging.getLogger("cnas")
+
+TRAIN_FORMAT = "cnas.train-checkpoint"
+Network = NetworkCIFAR | NetworkImageNet
+
+
+def accuracy(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """How many rows of ``logits`` have ``target`` among their top ``k`` (a 0-d tensor)."""
+    k = min(k, logits.shape[1])
+    return (logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(dim=1).sum()
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :meth:`Trainer.fit`.
+
+    Attributes:
+        best_top1: Best validation top-1 accuracy (0..1).
+        best_epoch: The (1-based) epoch that reached it.
+        final: The last epoch's validation metrics (``loss``, ``top1``, ``top5``).
+        history: One dict per epoch, as in ``metrics.jsonl``.
+        output_dir: Where the outputs are.
+    """
+
+    best_top1: float
+    best_epoch: int
+    final: dict[str, float]
+    history: list[dict[str, Any]]
+    output_dir: Path
+
+
+class Trainer:
+    """Trains a ``NetworkCIFAR`` / ``NetworkImageNet`` with the paper's recipe.
+
+    SGD with momentum (optionally no weight decay on biases), a warm-up then cosine or
+    linear learning-rate schedule set per epoch, gradient clipping, an auxiliary loss,
+    drop-path growing linearly to ``drop_path_prob``, label smoothing, top-1/top-5
+    accuracy; bf16/fp16 autocast (fp16 with a gradient scaler), channels-last and
+    ``torch.compile`` on request. Under ``torchrun`` the model is wrapped in
+    ``DistributedDataParallel`` with synchronized BatchNorm, data are sharded per rank,
+    metrics are reduced over ranks and only rank 0 writes.
+
+    Outputs in ``output_dir``: ``metrics.jsonl`` (one line per epoch), ``last.pt`` and
+    ``best.pt`` (complete training state, written atomically), and at the end
+    ``model.safetensors`` with ``config.json``.
+
+    Args:
+        model: The network to train.
+        config: Hyper-parameters (see ``TrainConfig.preset``).
+        output_dir: Where outputs go.
+        dataset: Dataset name recorded in ``config.json``.
+        device: Default: CUDA when available.
+        resume: Continue from ``output_dir/last.pt`` (or from this checkpoint path).
+        progress: tqdm bars (default: when stderr is a terminal).
+        image_size: Input size for the multiply-add count in the log (default 32 or 224).
+    """
+
+    def __init__(
+        self,
+        model: Network,
+        config: TrainConfig,
+        output_dir: str | Path,
+        *,
+        dataset: str = "custom",
+        device: str | torch.device | None = None,
+        resume: bool | str | Path = False,
+        progress: bool | None = None,
+        image_size: int | None = None,
+    ) -> None:
+        if not isinstance(model, (NetworkCIFAR, NetworkImageNet)):
+            raise TypeError(
+                f"model must be a NetworkCIFAR or NetworkImageNet, got {type(model).__name__}"
+            )
+        self.config = config
+        self.output_dir = Path(output_dir)
+        self.dataset = dataset
+        self.device = torch.device(device) if device is not None else dist_utils.default_device()
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.resume = resume
+        self.image_size = image_size or (224 if isinstance(model, NetworkImageNet) else 32)
+        self.model = model
+        self.model.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if dist_utils.is_distributed():  # BatchNorm statistics over the global batch
+            converted = dist_utils.sync_batchnorm(self.model, self.device)
+            assert isinstance(converted, (NetworkCIFAR, NetworkImageNet))
+            self.model = converted
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
+        for name, p in self.model.named_parameters():
+            (no_decay if config.no_bias_decay and name.endswith("bias") else decay).append(p)
+        groups: list[dict[str, Any]] = [
+            {"params": decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        self.optimizer = torch.optim.SGD(
+            groups,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        self.criterion: nn.Module = (
+            LabelSmoothingCrossEntropy(config.label_smoothing)
+            if config.label_smoothing > 0
+            else nn.CrossEntropyLoss()
+        )
+        self.runner: nn.Module = _WithAux(self.model)
+        if dist_utils.is_distributed():
+            self.runner = nn.parallel.DistributedDataParallel(
+                self.runner,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            )
+        if config.compile:
+            self.runner = torch.compile(self.runner)  # type: ignore[assignment]
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0
+        self.step = 0
+        self.best_top1 = -1.0
+        self.best_epoch = 0
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _loader(self, data: Dataset[Any], epoch: int, shuffle: bool) -> DataLoader[Any]:
+        world = dist_utils.world_size()
+        if self.config.batch_size % world:
+            raise ValueError(
+                f"batch_size {self.config.batch_size} is not divisible by the {world} processes"
+            )
+        sampler: DistributedSampler[Any] = DistributedSampler(
+            data, num_replicas=world, rank=dist_utils.rank(), shuffle=shuffle, seed=self.config.seed
+        )
+        sampler.set_epoch(epoch)
+        return DataLoader(
+            data,
+            batch_size=self.config.batch_size // world,
+            sampler=sampler,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def _batches(
+        self, data: Dataset[Any], epoch: int, shuffle: bool, desc: str, limit: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = self._loader(data, epoch, shuffle)
+        bar = None
+        if self.progress and dist_utils.is_main_process():
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+            total = len(loader) if limit is None else min(len(loader), limit)
+            bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+        fmt = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        try:
+            for i, (x, y) in enumerate(loader):
+                if limit is not None and i >= limit:
+                    break
+                x = x.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+                yield x, y.to(self.device, non_blocking=True)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.config.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # -- loop ---------------------------------------------------------------------------
+
+    def fit(self, train_data: Dataset[Any], val_data: Dataset[Any]) -> TrainResult:
+        """Train for ``config.epochs`` epochs (or ``config.max_steps`` steps), evaluating
+        on ``val_data`` after each epoch.
+
+        Raises:
+            CheckpointError: resuming from a checkpoint of another model or run, or
+                ``output_dir`` already holds a run and ``resume`` is off.
+        """
+        self._prepare()
+        cfg = self.config
+        while self.epoch < cfg.epochs and not self._steps_done():
+            epoch = self.epoch + 1
+            lr = learning_rate(cfg, epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.model.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
+            start = time.perf_counter()
+            train = self._train_epoch(train_data, epoch)
+            elapsed = time.perf_counter() - start
+            val = self.evaluate(val_data, epoch=epoch)
+            record = {
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": train["loss"],
+                "train_top1": train["top1"],
+                "train_top5": train["top5"],
+                "val_loss": val["loss"],
+                "val_top1": val["top1"],
+                "val_top5": val["top5"],
+                "images_per_s": train["images"] / elapsed if elapsed > 0 else 0.0,
+                "time_s": elapsed,
+            }
+            self.history.append(record)
+            self.epoch = epoch
+            improved = val["top1"] > self.best_top1
+            if improved:
+                self.best_top1, self.best_epoch = val["top1"], epoch
+            logger.info(
+                "epoch %d/%d: lr %.4g, train loss %.4f top-1 %.2f%%, val loss %.4f "
+                "top-1 %.2f%% top-5 %.2f%%, %.0f images/s",
+                epoch,
+                cfg.epochs,
+                lr,
+                train["loss"],
+                100 * train["top1"],
+                val["loss"],
+                100 * val["top1"],
+                100 * val["top5"],
+                record["images_per_s"],
+            )
+            if dist_utils.is_main_process():
+                with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                self._save("last.pt")
+                if improved:
+                    self._save("best.pt")
+            dist_utils.barrier()
+        final = (
+            {k: self.history[-1][f"val_{k}"] for k in ("loss", "top1", "top5")}
+            if (self.history)
+            else {"loss": float("nan"), "top1": 0.0, "top5": 0.0}
+        )
+        if dist_utils.is_main_process():
+            self._export(final)
+        return TrainResult(
+            max(self.best_top1, 0.0), self.best_epoch, final, list(self.history), self.output_dir
+        )
+
+    def _steps_done(self) -> bool:
+        return self.config.max_steps is not None and self.step >= self.config.max_steps
+
+    def _train_epoch(self, data: Dataset[Any], epoch: int) -> dict[str, float]:
+        self.runner.train()
+        cfg = self.config
+        totals = torch.zeros(4, dtype=torch.float64)
+        limit = None if cfg.max_steps is None else cfg.max_steps - self.step
+        for x, y in self._batches(data, epoch, True, f"epoch {epoch}", limit):
+            with self._autocast():
+                logits, aux = self.runner(x)
+                loss = self.criterion(logits, y)
+                if aux is not None and cfg.auxiliary_weight > 0:
+                    loss = loss + cfg.auxiliary_weight * self.criterion(aux, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.grad_clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.step += 1
+            n = y.shape[0]
+            totals += torch.tensor(
+                [loss.item() * n, accuracy(logits, y, 1).item(), accuracy(logits, y, 5).item(), n],
+                dtype=torch.float64,
+            )
+        return self._reduce(totals)
+
+    def _reduce(self, totals: torch.Tensor) -> dict[str, float]:
+        local = float(totals[3])
+        if dist_utils.is_distributed():
+            dist_utils.all_reduce_mean(totals)
+            totals *= dist_utils.world_size()
+        n = max(float(totals[3]), 1.0)
+        return {
+            "loss": float(totals[0] / n),
+            "top1": float(totals[1] / n),
+            "top5": float(totals[2] / n),
+            "images": local * dist_utils.world_size(),
+        }
+
+    def evaluate(self, data: Dataset[Any], epoch: int = 0) -> dict[str, float]:
+        """Loss, top-1 and top-5 accuracy (0..1) of the model on ``data`` (eval mode)."""
+        self.model.eval()
+        totals = torch.zeros(4, dtype=torch.float64)
+        loss_fn = nn.CrossEntropyLoss()
+        with torch.no_grad():
+            for x, y in self._batches(data, epoch, False, "eval"):
+                with self._autocast():
+                    logits = self.model(x)
+                n = y.shape[0]
+                totals += torch.tensor(
+                    [
+                        loss_fn(logits.float(), y).item() * n,
+                        accuracy(logits, y, 1).item(),
+                        accuracy(logits, y, 5).item(),
+                        n,
+                    ],
+                    dtype=torch.float64,
+                )
+        return self._reduce(totals)
+
+    # -- checkpoints and outputs ------------------------------------------------------------
+
+    def _model_config(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "network": type(m).__name__,
+            "genotype": m.genotype.to_dict(),
+            "init_channels": self.config.init_channels,
+            "layers": self.config.layers,
+            "num_classes": m.classifier.out_features,
+            "auxiliary": m.auxiliary,
+            "in_channels": _in_channels(m),
+        }
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "format": TRAIN_FORMAT,
+            "version": 1,
+            "model_config": self._model_config(),
+            "train_config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_top1": self.best_top1,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "rng": {"torch": torch.get_rng_state()},
+        }
+        if torch.cuda.is_available():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def _save(self, name: str) -> None:
+        with atomic_path(self.output_dir / name) as tmp:
+            torch.save(self._state(), tmp)
+
+    def _prepare(self) -> None:
+        last = self.output_dir / "last.pt"
+        if self.resume:
+            path = last if self.resume is True else Path(self.resume)
+            if not path.is_file():
+                raise CheckpointError(f"nothing to resume: {path} does not exist")
+            self._load(path)
+            if dist_utils.is_main_process():
+                atomic_write_text(
+                    self.output_dir / "metrics.jsonl",
+                    "".join(json.dumps(r) + "\n" for r in self.history),
+                )
+            logger.info("resumed from %s at epoch %d", path, self.epoch)
+            return
+        if last.exists() or (self.output_dir / "metrics.jsonl").exists():
+            raise CheckpointError(
+                f"{self.output_dir} already holds a training run; resume it "
+                "(--resume / resume=True) or choose another output directory"
+            )
+        if dist_utils.is_main_process():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            shape = (_in_channels(self.model), self.image_size, self.image_size)
+            logger.info(
+                "%s: %s parameters (without the auxiliary head), %.1fM multiply-adds at %s",
+                type(self.model).__name__,
+                f"{count_params(self.model):,}",
+                count_madds(self.model, shape) / 1e6,
+                "x".join(map(str, shape[1:])),
+            )
+
+    def _load(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(
+                f"{path} is not a readable checkpoint ({type(exc).__name__})"
+            ) from None
+        if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
+            raise CheckpointError(f"{path} is not a cnas training checkpoint")
+        if state["model_config"] != self._model_config():
+            raise CheckpointError(
+                f"{path} is a checkpoint of another network "
+                f"({state['model_config']['network']}, "
+                f"C={state['model_config']['init_channels']}, "
+                f"layers={state['model_config']['layers']}); it does not fit "
+                "this one"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_top1, self.best_epoch = float(state["best_top1"]), int(state["best_epoch"])
+        self.history = list(state["history"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def _export(self, final: dict[str, float]) -> None:
+        from safetensors.torch import save_file
+
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(self.output_dir / "model.safetensors") as tmp:
+            save_file(weights, str(tmp), metadata={"format": "pt", "cnas": __version__})
+        config = {
+            **self._model_config(),
+            "dataset": self.dataset,
+            "cnas_version": __version__,
+            "metrics": {
+                "best_top1": max(self.best_top1, 0.0),
+                "best_epoch": self.best_epoch,
+                "final_top1": final["top1"],
+                "final_top5": final["top5"],
+            },
+            "train_config": self.config.to_dict(),
+        }
+        atomic_write_text(self.output_dir / "config.json", json.dumps(config, indent=2) + "\n")
+
+
+def _in_channels(model: Network) -> int:
+    first = model.stem[0] if isinstance(model, NetworkCIFAR) else model.stem0[0]
+    assert isinstance(first, nn.Conv2d)
+    return first.in_channels
+
+
+class _WithAux(nn.Module):
+    """Calls ``forward_with_aux``, so DDP and ``torch.compile`` see the training path."""
+
+    def __init__(self, model: Network) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and auxiliary logits (``None`` outside training or without a head)."""
+        return self.model.forward_with_aux(x)

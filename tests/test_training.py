@@ -1,0 +1,340 @@
+"""Training a genotype's network from scratch: recipe, trainer, resume, CLI, distributed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import cnas
+from cnas.cli import main
+from cnas.training import Cutout, LabelSmoothingCrossEntropy, TrainConfig, Trainer, learning_rate
+
+SCRIPTS = Path(__file__).with_name("scripts")
+
+
+def test_presets_follow_the_paper() -> None:
+    c10 = TrainConfig.preset("cifar10")
+    assert (c10.init_channels, c10.layers, c10.epochs, c10.lr, c10.schedule) == (
+        36,
+        20,
+        600,
+        0.05,
+        "cosine",
+    )
+    assert (c10.cutout, c10.drop_path_prob, c10.auxiliary_weight) == (16, 0.2, 0.4)
+    inet = TrainConfig.preset("imagenet")
+    assert (inet.init_channels, inet.layers, inet.epochs, inet.schedule) == (48, 14, 250, "linear")
+    assert inet.label_smoothing == 0.1
+    assert TrainConfig.preset("digits", epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig.preset("cifar10", epoch=3)
+    with pytest.raises(ValueError, match="no preset for dataset 'mnist'"):
+        TrainConfig.preset("mnist")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("schedule", "step", "schedule must be"),
+        ("precision", "fp8", "precision must be"),
+        ("warmup_epochs", 700, "warmup_epochs must be in"),
+        ("epochs", 0, "epochs must be"),
+        ("drop_path_prob", 1.0, "drop_path_prob"),
+        ("lr", 0.0, "lr must be positive"),
+    ],
+)
+def test_config_refuses_impossible_values(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.preset("cifar10", **{field: value})
+
+
+def test_learning_rate_warms_up_then_follows_the_schedule() -> None:
+    cfg = TrainConfig(epochs=10, warmup_epochs=2, lr=0.1, lr_min=0.0)
+    assert learning_rate(cfg, 1) == pytest.approx(0.05)
+    assert learning_rate(cfg, 2) == pytest.approx(0.1)
+    assert learning_rate(cfg, 3) == pytest.approx(0.1)
+    assert learning_rate(cfg, 7) == pytest.approx(0.05 * (1 + math.cos(math.pi * 4 / 8)))
+    lin = TrainConfig(epochs=10, warmup_epochs=0, lr=0.1, schedule="linear")
+    assert [round(learning_rate(lin, e), 4) for e in (1, 6, 10)] == [0.1, 0.05, 0.01]
+
+
+def test_label_smoothing_matches_its_definition() -> None:
+    logits = torch.randn(4, 5)
+    target = torch.tensor([0, 3, 1, 4])
+    smooth = torch.full((4, 5), 0.1 / 4)
+    smooth[torch.arange(4), target] = 0.9
+    expected = -(smooth * torch.log_softmax(logits, -1)).sum(-1).mean()
+    torch.testing.assert_close(LabelSmoothingCrossEntropy(0.1)(logits, target), expected)
+
+
+def test_cutout_zeroes_one_square() -> None:
+    torch.manual_seed(0)
+    out = Cutout(4)(torch.ones(3, 32, 32))
+    zeros = (out[0] == 0).nonzero()
+    assert 4 <= len(zeros) <= 16
+    assert (out[:, zeros[:, 0], zeros[:, 1]] == 0).all()
+
+
+def tiny(tmp: Path, resume: bool = False, **overrides: object) -> tuple[Trainer, object, object]:
+    torch.manual_seed(0)
+    data = cnas.data.synthetic(num_samples=64, num_classes=4, image_size=32, seed=0)
+    train = torch.utils.data.Subset(data, range(48))
+    val = torch.utils.data.Subset(data, range(48, 64))
+    kwargs = {
+        "init_channels": 4,
+        "layers": 3,
+        "epochs": 2,
+        "batch_size": 16,
+        "auxiliary_weight": 0.4,
+        "drop_path_prob": 0.2,
+    }
+    kwargs.update(overrides)
+    config = TrainConfig.preset("synthetic", **kwargs)
+    model = cnas.NetworkCIFAR(4, 4, 3, True, "CNAS")
+    return Trainer(model, config, tmp, device="cpu", progress=False, resume=resume), train, val
+
+
+def test_trainer_writes_metrics_checkpoints_and_loadable_weights(tmp_path: Path) -> None:
+    trainer, train, val = tiny(tmp_path)
+    result = trainer.fit(train, val)  # type: ignore[arg-type]
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    for key in (
+        "train_loss",
+        "train_top1",
+        "val_loss",
+        "val_top1",
+        "val_top5",
+        "lr",
+        "images_per_s",
+    ):
+        assert key in lines[0]
+    assert (tmp_path / "last.pt").is_file()
+    assert (tmp_path / "best.pt").is_file()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert cnas.Genotype.from_dict(config["genotype"]) == cnas.genotypes.CNAS
+    assert (config["init_channels"], config["layers"], config["num_classes"]) == (4, 3, 4)
+    assert config["metrics"]["best_top1"] == result.best_top1
+    fresh = cnas.NetworkCIFAR(4, 4, 3, True, "CNAS")
+    fresh.load_state_dict(load_file(str(tmp_path / "model.safetensors")), strict=True)
+    assert trainer.model.drop_path_prob == pytest.approx(0.2)  # grew linearly to the target
+
+
+def test_resume_continues_the_schedule_exactly(tmp_path: Path) -> None:
+    full, train, val = tiny(tmp_path / "full")
+    full.fit(train, val)  # type: ignore[arg-type]
+    half, train, val = tiny(tmp_path / "half", max_steps=3)  # one epoch of 3 batches
+    half.fit(train, val)  # type: ignore[arg-type]
+    resumed, train, val = tiny(tmp_path / "half", resume=True)
+    resumed.fit(train, val)  # type: ignore[arg-type]
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    lines = (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_resuming_another_architecture_is_refused(tmp_path: Path) -> None:
+    trainer, train, val = tiny(tmp_path, epochs=1)
+    trainer.fit(train, val)  # type: ignore[arg-type]
+    other = cnas.NetworkCIFAR(4, 4, 3, True, "DARTS_V2")
+    with pytest.raises(cnas.CheckpointError, match="checkpoint of another network"):
+        Trainer(other, trainer.config, tmp_path, device="cpu", progress=False, resume=True).fit(
+            train, val
+        )  # type: ignore[arg-type]
+    with pytest.raises(cnas.CheckpointError, match="already holds a training run"):
+        Trainer(other, trainer.config, tmp_path, device="cpu", progress=False).fit(train, val)  # type: ignore[arg-type]
+
+
+def test_bf16_autocast_trains(tmp_path: Path) -> None:
+    trainer, train, val = tiny(tmp_path, epochs=1, precision="bf16")
+    result = trainer.fit(train, val)  # type: ignore[arg-type]
+    assert math.isfinite(result.history[0]["train_loss"])
+
+
+@pytest.mark.slow
+def test_digits_reach_95_percent_in_ten_epochs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--arch",
+            "CNAS",
+            "--init-channels",
+            "16",
+            "--layers",
+            "8",
+            "--epochs",
+            "10",
+            "-o",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["metrics"]["best_top1"] >= 0.95
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(tmp_path / "model.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    assert "digits val: top-1" in printed
+
+
+def test_train_cli_accepts_the_original_spellings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "synthetic",
+            "--arch",
+            "DARTS_V2",
+            "--init_channels",
+            "4",
+            "--layers",
+            "3",
+            "--max_epochs",
+            "1",
+            "--batch_size",
+            "32",
+            "--no_bias_decay",
+            "--scheduler",
+            "linear",
+            "--auxiliary_weight",
+            "0",
+            "--drop_path_prob",
+            "0.1",
+            "--label_smooth",
+            "--max-steps",
+            "2",
+            "-o",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    saved = json.loads((tmp_path / "config.json").read_text())["train_config"]
+    assert (saved["no_bias_decay"], saved["schedule"], saved["label_smoothing"]) == (
+        True,
+        "linear",
+        0.1,
+    )
+    assert saved["max_steps"] == 2
+    assert "weights:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--arch", "nope.json"], "genotype file not found: nope.json"),
+        (["--arch", "CNSA"], "unknown genotype 'CNSA'"),
+        (["--dataset", "imagenet"], "--dataset imagenet needs --data PATH"),
+        (["--warmup-epochs", "5", "--epochs", "2"], "warmup_epochs must be in 0..epochs"),
+        (["--precision", "fp16", "--device", "cpu"], "fp16 needs a GPU"),
+        (["--auxiliary-weight", "0.4"], "the auxiliary head needs inputs of at least 32x32"),
+    ],
+)
+def test_train_cli_bad_input_is_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--dataset", "synthetic", "-o", str(tmp_path / "o"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_imagenet_folder_that_is_not_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "inet" / "train").mkdir(parents=True)
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "imagenet",
+            "--data",
+            str(tmp_path / "inet"),
+            "-o",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2
+    assert "not an ImageNet folder" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_weights_of_another_architecture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.save(cnas.NetworkCIFAR(4, 10, 3, False, "DARTS_V2").state_dict(), tmp_path / "w.pt")
+    code = main(
+        [
+            "evaluate",
+            "--weights",
+            str(tmp_path / "w.pt"),
+            "--arch",
+            "CNAS",
+            "--dataset",
+            "synthetic",
+            "--init-channels",
+            "4",
+            "--layers",
+            "3",
+        ]
+    )
+    assert code == 2
+    assert "does not fit NetworkCIFAR(C=4, layers=3)" in capsys.readouterr().err
+    (tmp_path / "evil.pt").write_bytes(b"\x80\x04junk")
+    assert main(["evaluate", "--weights", str(tmp_path / "evil.pt"), "--arch", "CNAS"]) == 2
+
+
+@pytest.mark.slow
+def test_two_process_training_equals_one_process_with_the_same_global_batch(
+    tmp_path: Path,
+) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    single = subprocess.run(
+        [sys.executable, str(SCRIPTS / "tiny_train.py"), str(tmp_path / "1")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(SCRIPTS / "tiny_train.py"),
+            str(tmp_path / "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    one = torch.load(tmp_path / "1" / "weights-rank0.pt", weights_only=True)
+    rank0 = torch.load(tmp_path / "2" / "weights-rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "2" / "weights-rank1.pt", weights_only=True)
+    for key in one:
+        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0)
+        torch.testing.assert_close(rank0[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert (tmp_path / "2" / "run" / "metrics.jsonl").read_text().count("\n") == 2
