@@ -548,6 +548,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     device = torch.device(args.device) if args.device else dist_utils.default_device()
     dist_utils.init_from_env(device)
+    if config.batch_size % dist_utils.world_size():
+        raise CLIError(
+            f"--batch-size {config.batch_size} is not divisible by the "
+            f"{dist_utils.world_size()} processes"
+        )
     try:
         train, val, info = load_train_data(
             args.dataset,
@@ -744,7 +749,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``cnas`` command on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    # long-running commands report their epochs; the others only warnings
+    base = logging.INFO if args.command in ("search", "train") else logging.WARNING
+    level = max(base - 10 * args.verbose, logging.DEBUG)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logger.setLevel(level)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
@@ -11,6 +11,7 @@ from torch import nn
 from ._genotype import Edge, Genotype
 from ._validation import check_int
 from .ops import FactorizedReduce, ReLUConvBN, get_op
+from .ops._blocks import Tail, preactivated_tail
 from .space import SearchSpace
 
 __all__ = ["SuperNet"]
@@ -58,31 +59,6 @@ def _dense_grad(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-Tail = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _preactivated_tail(module: nn.Module) -> Tail | None:
-    """The part of ``module`` after its leading ReLU, if it starts with one.
-
-    Several ops of an edge (and both preprocessing steps of a cell) apply ReLU to the same
-    input; the supernet computes that ReLU once per input and runs only the tails. The
-    tails reuse the module's own layers, so parameters and their names are unchanged.
-    """
-    if isinstance(module, FactorizedReduce):
-        return module.forward_preactivated
-    seq = getattr(module, "op", module)
-    if isinstance(seq, nn.Sequential) and len(seq) > 1 and isinstance(seq[0], nn.ReLU):
-        layers = list(seq)[1:]
-
-        def tail(x: torch.Tensor) -> torch.Tensor:
-            for layer in layers:
-                x = layer(x)
-            return x
-
-        return tail
-    return None
-
-
 class SuperEdge(nn.Module):
     """All candidate ops of one edge; runs one of them by name."""
 
@@ -95,9 +71,7 @@ class SuperEdge(nn.Module):
             if spec.pooling:  # as in the original supernet: pooling gets a BatchNorm
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self.ops[name] = op
-        self._tails: dict[str, Tail | None] = {
-            n: _preactivated_tail(m) for n, m in self.ops.items()
-        }
+        self._tails: dict[str, Tail | None] = {n: preactivated_tail(m) for n, m in self.ops.items()}
 
     def forward(self, x: torch.Tensor, op: str) -> torch.Tensor:
         """Apply candidate ``op`` to ``x``."""
@@ -137,8 +111,8 @@ class SuperCell(nn.Module):
             for src in range(dst)
         )
 
-        self._pre0 = _preactivated_tail(self.preprocess0)
-        self._pre1 = _preactivated_tail(self.preprocess1)
+        self._pre0 = preactivated_tail(self.preprocess0)
+        self._pre1 = preactivated_tail(self.preprocess1)
 
     def forward(
         self,

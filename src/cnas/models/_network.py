@@ -16,6 +16,7 @@ from .._genotype import Edge, Genotype
 from .._validation import check_int
 from ..genotypes import resolve
 from ..ops import FactorizedReduce, ReLUConvBN, get_op
+from ..ops._blocks import Tail, preactivated_tail
 
 __all__ = [
     "AuxiliaryHeadCIFAR",
@@ -35,7 +36,7 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
         return x
     keep = 1.0 - drop_prob
     mask = torch.empty((x.size(0), 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
-    return x * mask / keep
+    return x * mask.div_(keep)  # scale the small mask, not the activation
 
 
 class Cell(nn.Module):
@@ -75,18 +76,51 @@ class Cell(nn.Module):
             get_op(e.op)(C, 2 if reduction and e.src < 2 else 1, True) for e in edges
         )
         self._drop = [not isinstance(op, nn.Identity) for op in self._ops]
+        # Ops that start with ReLU share one ReLU per input node (same result, less work).
+        self._tails = [preactivated_tail(op) for op in self._ops]
+        self._pre0 = preactivated_tail(self.preprocess0)
+        self._pre1 = preactivated_tail(self.preprocess1)
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
-        """Compute the cell output from the two previous cell outputs."""
-        states: dict[int, torch.Tensor] = {0: self.preprocess0(s0), 1: self.preprocess1(s1)}
+    def forward(
+        self,
+        s0: torch.Tensor,
+        s1: torch.Tensor,
+        drop_prob: float = 0.0,
+        relu_s0: torch.Tensor | None = None,
+        relu_s1: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Compute the cell output from the two previous cell outputs.
+
+        ``relu_s0``/``relu_s1`` may pass ``relu(s0)``/``relu(s1)`` when the caller has them.
+        """
+        x0 = self._pre(self.preprocess0, self._pre0, s0, relu_s0)
+        x1 = self._pre(self.preprocess1, self._pre1, s1, relu_s1)
+        states: dict[int, torch.Tensor] = {0: x0, 1: x1}
+        relued: dict[int, torch.Tensor] = {}
         apply_drop = self.training and drop_prob > 0.0
-        for op, edge, droppable in zip(self._ops, self._edges, self._drop, strict=True):
-            h = op(states[edge.src])
+        for op, tail, edge, droppable in zip(
+            self._ops, self._tails, self._edges, self._drop, strict=True
+        ):
+            if tail is not None:
+                r = relued.get(edge.src)
+                if r is None:
+                    r = relued[edge.src] = torch.relu(states[edge.src])
+                h = tail(r)
+            else:
+                h = op(states[edge.src])
             if apply_drop and droppable:
                 h = drop_path(h, drop_prob)
             prev = states.get(edge.dst)
             states[edge.dst] = h if prev is None else prev + h
         return torch.cat([states[i] for i in self._concat], dim=1)
+
+    @staticmethod
+    def _pre(
+        module: nn.Module, tail: Tail | None, x: torch.Tensor, relu_x: torch.Tensor | None
+    ) -> torch.Tensor:
+        if tail is None:
+            return module(x)  # type: ignore[no-any-return]
+        return tail(relu_x if relu_x is not None else torch.relu(x))
 
 
 class AuxiliaryHeadCIFAR(nn.Module):
@@ -204,9 +238,14 @@ class _Network(nn.Module):
         ``auxiliary_weight * loss(aux_logits, target)`` to the loss.
         """
         s0, s1 = self._stem(x)
+        a0 = torch.relu(s0)
+        a1 = a0 if s1 is s0 else torch.relu(s1)
         logits_aux: torch.Tensor | None = None
+        last = len(self.cells) - 1
         for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            out = cell(s0, s1, self.drop_path_prob, a0, a1)
+            s0, s1 = s1, out
+            a0, a1 = a1, (torch.relu(out) if i < last else out)
             if i == self._aux_index and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(s1)
         return self._head(s1), logits_aux
@@ -214,8 +253,13 @@ class _Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for a batch of images."""
         s0, s1 = self._stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+        a0 = torch.relu(s0)
+        a1 = a0 if s1 is s0 else torch.relu(s1)
+        last = len(self.cells) - 1
+        for i, cell in enumerate(self.cells):
+            out = cell(s0, s1, self.drop_path_prob, a0, a1)
+            s0, s1 = s1, out
+            a0, a1 = a1, (torch.relu(out) if i < last else out)
         return self._head(s1)
 
 

@@ -6,6 +6,8 @@ release so that its checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -188,3 +190,28 @@ class SubsampledDilatedConv2d(nn.Conv2d):
         pad_h, pad_w = (int(p) for p in self.padding)
         even = x[:, :, ::2, ::2].contiguous(memory_format=_layout(x))
         return F.conv2d(even, self.weight, self.bias, 1, (pad_h // 2, pad_w // 2), 1, self.groups)
+
+
+Tail = Callable[[torch.Tensor], torch.Tensor]
+
+
+def preactivated_tail(module: nn.Module) -> Tail | None:
+    """The part of ``module`` after its leading ReLU, if it starts with one.
+
+    Several ops of an edge (and both preprocessing steps of a cell) apply ReLU to the same
+    input; the supernet computes that ReLU once per input and runs only the tails. The
+    tails reuse the module's own layers, so parameters and their names are unchanged.
+    """
+    if isinstance(module, FactorizedReduce):
+        return module.forward_preactivated
+    seq = getattr(module, "op", module)
+    if isinstance(seq, nn.Sequential) and len(seq) > 1 and isinstance(seq[0], nn.ReLU):
+        layers = list(seq)[1:]
+
+        def tail(x: torch.Tensor) -> torch.Tensor:
+            for layer in layers:
+                x = layer(x)
+            return x
+
+        return tail
+    return None
