@@ -102,6 +102,18 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
+def _join_processes(device_flag: str | None) -> Any:
+    """The device to run on (``--device`` or this process's default), after joining the
+    process group ``torchrun`` describes, if any."""
+    import torch
+
+    from . import distributed as dist_utils
+
+    device = torch.device(device_flag) if device_flag else dist_utils.default_device()
+    dist_utils.init_from_env(device)
+    return device
+
+
 _MODES = {"CNAS_OP": "ops", "CNAS_NODE": "nodes", "CNAS_FIX": "fixed"}
 
 
@@ -299,8 +311,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         schedule = CurriculumSchedule.fixed(space, args.warmup_epochs, args.epochs_per_stage)
     if args.stages is not None:
         schedule = CurriculumSchedule(schedule.stages[: args.stages], schedule.op_order)
-    device = torch.device(args.device) if args.device else dist_utils.default_device()
-    dist_utils.init_from_env(device)
+    device = _join_processes(args.device)
     try:
         train, val, info = load_search_data(
             args.dataset,
@@ -546,8 +557,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"{out} already holds a training run; pass --resume to continue it or "
             "choose another -o folder"
         )
-    device = torch.device(args.device) if args.device else dist_utils.default_device()
-    dist_utils.init_from_env(device)
+    device = _join_processes(args.device)
     if config.batch_size % dist_utils.world_size():
         raise CLIError(
             f"--batch-size {config.batch_size} is not divisible by the "

@@ -22,6 +22,7 @@ from . import distributed as dist_utils
 from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ._genotype import Genotype
 from ._io import atomic_write_text
+from ._metrics import accuracy, batch_totals, summarize
 from ._validation import check_int
 from .controller import Controller, ControllerSample
 from .curriculum import CurriculumSchedule, Stage
@@ -120,12 +121,6 @@ class Callback:
 
     def on_fit_end(self, searcher: Searcher, result: SearchResult) -> None:
         """Called once when ``fit`` returns."""
-
-
-def _accuracy(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> torch.Tensor:
-    k = min(k, logits.shape[1])
-    top = logits.topk(k, dim=1).indices
-    return (top == target.unsqueeze(1)).any(dim=1).sum()
 
 
 class Searcher:
@@ -493,33 +488,10 @@ class Searcher:
             if dist_utils.is_distributed():
                 dist_utils.average_gradients(list(self.supernet.parameters()))
             self.optimizer.step()
-            n = y.shape[0]
-            totals += torch.tensor(
-                [
-                    loss.item() * n,
-                    _accuracy(logits, y, 1).item(),
-                    _accuracy(logits, y, 5).item(),
-                    n,
-                ],
-                dtype=torch.float64,
-            )
+            totals += batch_totals(loss, logits, y)
             entropy += sample.entropy.item()
             steps += 1
-        return self._reduce_totals(totals, {"entropy": entropy / max(steps, 1)})
-
-    def _reduce_totals(self, totals: torch.Tensor, extra: dict[str, float]) -> dict[str, Any]:
-        local_images = int(totals[3].item())
-        if dist_utils.is_distributed():
-            dist_utils.all_reduce_mean(totals)
-            totals *= dist_utils.world_size()
-        n = max(float(totals[3].item()), 1.0)
-        return {
-            "loss": float(totals[0] / n),
-            "top1": float(totals[1] / n),
-            "top5": float(totals[2] / n),
-            **extra,
-            "images": local_images * dist_utils.world_size(),
-        }
+        return {**summarize(totals), "entropy": entropy / max(steps, 1)}
 
     def _controller_epoch(self, desc: str) -> dict[str, Any]:
         self.supernet.train()
@@ -533,7 +505,7 @@ class Searcher:
             sample = self.controller.sample(generator=self.generator)
             with torch.no_grad():
                 logits = self.supernet(x, sample.genotype)
-                acc = (_accuracy(logits, y, 1).double() / y.shape[0]).cpu()
+                acc = (accuracy(logits, y, 1).double() / y.shape[0]).cpu()
             acc = dist_utils.all_reduce_mean(acc)
             reward = self._update_baseline(float(acc))
             loss = self._policy_loss(sample, reward)
@@ -602,7 +574,7 @@ class Searcher:
                 y = y.to(self.device)
                 logits = self.supernet(x, genotype)
                 totals += torch.tensor(
-                    [_accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
+                    [accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
                 )
         dist_utils.all_reduce_mean(totals)
         return float(totals[0] / max(float(totals[1]), 1.0))

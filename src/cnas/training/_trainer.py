@@ -20,6 +20,8 @@ from torch.utils.data.distributed import DistributedSampler
 from .. import distributed as dist_utils
 from .._checkpoint import CheckpointError
 from .._io import atomic_path, atomic_write_text
+from .._metrics import accuracy as accuracy
+from .._metrics import batch_totals, summarize
 from .._version import __version__
 from ..models import NetworkCIFAR, NetworkImageNet
 from ..utils import count_madds, count_params
@@ -31,12 +33,6 @@ logger = logging.getLogger("cnas")
 
 TRAIN_FORMAT = "cnas.train-checkpoint"
 Network = NetworkCIFAR | NetworkImageNet
-
-
-def accuracy(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> torch.Tensor:
-    """How many rows of ``logits`` have ``target`` among their top ``k`` (a 0-d tensor)."""
-    k = min(k, logits.shape[1])
-    return (logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(dim=1).sum()
 
 
 @dataclass
@@ -290,25 +286,8 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.step += 1
-            n = y.shape[0]
-            totals += torch.tensor(
-                [loss.item() * n, accuracy(logits, y, 1).item(), accuracy(logits, y, 5).item(), n],
-                dtype=torch.float64,
-            )
-        return self._reduce(totals)
-
-    def _reduce(self, totals: torch.Tensor) -> dict[str, float]:
-        local = float(totals[3])
-        if dist_utils.is_distributed():
-            dist_utils.all_reduce_mean(totals)
-            totals *= dist_utils.world_size()
-        n = max(float(totals[3]), 1.0)
-        return {
-            "loss": float(totals[0] / n),
-            "top1": float(totals[1] / n),
-            "top5": float(totals[2] / n),
-            "images": local * dist_utils.world_size(),
-        }
+            totals += batch_totals(loss, logits, y)
+        return summarize(totals)
 
     def evaluate(self, data: Dataset[Any], epoch: int = 0) -> dict[str, float]:
         """Loss, top-1 and top-5 accuracy (0..1) of the model on ``data`` (eval mode)."""
@@ -319,17 +298,8 @@ class Trainer:
             for x, y in self._batches(data, epoch, False, "eval"):
                 with self._autocast():
                     logits = self.model(x)
-                n = y.shape[0]
-                totals += torch.tensor(
-                    [
-                        loss_fn(logits.float(), y).item() * n,
-                        accuracy(logits, y, 1).item(),
-                        accuracy(logits, y, 5).item(),
-                        n,
-                    ],
-                    dtype=torch.float64,
-                )
-        return self._reduce(totals)
+                totals += batch_totals(loss_fn(logits.float(), y), logits, y)
+        return summarize(totals)
 
     # -- checkpoints and outputs ------------------------------------------------------------
 
