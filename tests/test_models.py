@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
+from torch import nn
 
 import cnas
 from cnas.genotypes import CNAS, DARTS_V2
@@ -186,6 +189,36 @@ def test_imagenet_needs_even_channels_and_valid_dropout() -> None:
         cnas.NetworkImageNet(47, 10, 3, False, CNAS)
     with pytest.raises(ValueError, match="dropout must be in"):
         cnas.NetworkImageNet(48, 10, 3, False, CNAS, dropout=1.0)
+
+
+def test_channels_last_training_keeps_every_activation_gradient_channels_last() -> None:
+    # A gradient in the other layout sends CPU kernels down slow paths; the pooling head,
+    # FactorizedReduce and the subsampled dilated convs must hand back channels-last ones.
+    net = cnas.NetworkCIFAR(8, 10, 6, True, CNAS).train().to(memory_format=torch.channels_last)
+    net.drop_path_prob = 0.2
+    layouts: list[tuple[str, bool]] = []
+
+    def record(name: str) -> Callable[[nn.Module, object, object], None]:
+        def hook(module: nn.Module, inputs: object, output: object) -> None:
+            if isinstance(output, torch.Tensor) and output.dim() == 4 and output.requires_grad:
+                output.register_hook(
+                    lambda g: layouts.append(
+                        (name, g.is_contiguous(memory_format=torch.channels_last))
+                    )
+                )
+
+        return hook
+
+    for name, module in net.named_modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.register_forward_hook(record(name))
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    logits, aux = net.forward_with_aux(x.requires_grad_(True))
+    assert aux is not None
+    (logits.sum() + aux.sum()).backward()
+    assert len(layouts) > 50
+    assert [name for name, ok in layouts if not ok] == []
+    assert x.grad is not None and x.grad.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_gradients_flow_to_every_parameter_in_training() -> None:

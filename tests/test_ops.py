@@ -71,6 +71,37 @@ def test_factorized_reduce_pads_odd_inputs_and_needs_even_channels() -> None:
         ops.FactorizedReduce(3, 5)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("size", [8, 7])
+def test_factorized_reduce_matches_strided_convs_and_keeps_the_gradient_layout(
+    channels_last: bool, size: int
+) -> None:
+    torch.manual_seed(0)
+    fr = ops.FactorizedReduce(3, 6).double().train()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 3, size, size, dtype=torch.float64).contiguous(memory_format=fmt)
+    x.requires_grad_(True)
+    out = fr(x)
+    # The original's form: two stride-2 1x1 convolutions, the second one pixel offset.
+    r = torch.nn.functional.pad(torch.relu(x), (size % 2, 0, size % 2, 0))
+    ref = fr.bn(
+        torch.cat(
+            [
+                torch.nn.functional.conv2d(r, fr.conv_1.weight, stride=2),
+                torch.nn.functional.conv2d(r[:, :, 1:, 1:], fr.conv_2.weight, stride=2),
+            ],
+            dim=1,
+        )
+    )
+    torch.testing.assert_close(out, ref)
+    grad_out = torch.randn_like(out)
+    (grad,) = torch.autograd.grad(out, x, grad_out)
+    (grad_ref,) = torch.autograd.grad(ref, x, grad_out)
+    torch.testing.assert_close(grad, grad_ref)
+    assert grad.is_contiguous(memory_format=fmt)
+    assert torch.autograd.gradcheck(fr, (x,))
+
+
 def test_block_state_dict_names_follow_the_original_release() -> None:
     assert list(ops.SepConv(4, 4, 3, 1, 1).state_dict())[:2] == ["op.1.weight", "op.2.weight"]
     assert "conv_1.weight" in ops.FactorizedReduce(4, 4).state_dict()

@@ -8,6 +8,7 @@ checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,7 +17,7 @@ from .._genotype import Edge, Genotype
 from .._validation import check_int
 from ..genotypes import resolve
 from ..ops import FactorizedReduce, ReLUConvBN, get_op
-from ..ops._blocks import Tail, preactivated_tail
+from ..ops._blocks import Tail, memory_layout, preactivated_tail
 
 __all__ = [
     "AuxiliaryHeadCIFAR",
@@ -37,6 +38,31 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     keep = 1.0 - drop_prob
     mask = torch.empty((x.size(0), 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
     return x * mask.div_(keep)  # scale the small mask, not the activation
+
+
+class _GlobalMean(torch.autograd.Function):
+    """Mean over the spatial dims, ``[N, C, H, W] -> [N, C]``, gradient in the input's layout.
+
+    ``AdaptiveAvgPool2d(1)`` becomes ``mean`` whose backward expands the gradient into an
+    NCHW tensor; with a channels-last network every op of the last cell would then get its
+    gradient in the other layout, which is a slow path on CPU.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.shape, ctx.layout = x.shape, memory_layout(x)
+        return x.mean((2, 3))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = ctx.shape
+        scaled = grad.div(h * w)[:, :, None, None].expand(n, c, h, w)
+        return scaled.contiguous(memory_format=ctx.layout)
+
+
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """Average ``x`` over its spatial dims (``[N, C, H, W] -> [N, C]``)."""
+    return _GlobalMean.apply(x)  # type: ignore[no-any-return]
 
 
 class Cell(nn.Module):
@@ -308,7 +334,7 @@ class NetworkCIFAR(_Network):
         return s, s
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.global_pooling(x).flatten(1))  # type: ignore[no-any-return]
+        return self.classifier(global_mean(x))  # type: ignore[no-any-return]
 
 
 class NetworkImageNet(_Network):
@@ -363,5 +389,5 @@ class NetworkImageNet(_Network):
         return s0, self.stem1(s0)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.dropout(self.global_pooling(x).flatten(1))
+        out = self.dropout(global_mean(x))
         return self.classifier(out)  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ release so that its checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -158,14 +159,42 @@ class FactorizedReduce(nn.Module):
             x = F.pad(x, (x.size(3) % 2, 0, x.size(2) % 2, 0))
         # A 1x1 convolution at stride 2 reads every other pixel: take those pixels first
         # (a quarter of the data) and convolve at stride 1. Same result, less traffic.
-        layout = _layout(x)
-        even = x[:, :, ::2, ::2].contiguous(memory_format=layout)
-        odd = x[:, :, 1::2, 1::2].contiguous(memory_format=layout)
+        even, odd = _StridedPixels.apply(x, ((0, 0), (1, 1)))
         out = torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
         return self.bn(out)  # type: ignore[no-any-return]
 
 
-def _layout(x: torch.Tensor) -> torch.memory_format:
+class _StridedPixels(torch.autograd.Function):
+    """``x[:, :, i::2, j::2]`` for each ``(i, j)`` in ``offsets``, dense in ``x``'s layout.
+
+    Autograd's own slice backward makes one zero-filled, NCHW-contiguous gradient per
+    slice and adds them; for a channels-last input every op upstream then meets a
+    gradient in the other layout (a slow path). Here the backward writes all slices'
+    gradients into one zero-filled buffer in the input's layout.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, offsets: tuple[tuple[int, int], ...]
+    ) -> tuple[torch.Tensor, ...]:
+        layout = memory_layout(x)
+        ctx.shape, ctx.dtype, ctx.layout, ctx.offsets = x.shape, x.dtype, layout, offsets
+        return tuple(x[:, :, i::2, j::2].contiguous(memory_format=layout) for i, j in offsets)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+        device = next(g for g in grads if g is not None).device
+        grad = torch.empty(
+            ctx.shape, dtype=ctx.dtype, device=device, memory_format=ctx.layout
+        ).zero_()
+        for (i, j), g in zip(ctx.offsets, grads, strict=True):
+            if g is not None:
+                grad[:, :, i::2, j::2] = g
+        return grad, None
+
+
+def memory_layout(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a 4-D channels-last tensor, else the contiguous format."""
     if (
         x.dim() == 4
         and not x.is_contiguous()
@@ -188,7 +217,7 @@ class SubsampledDilatedConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve the even pixels with the undilated kernel."""
         pad_h, pad_w = (int(p) for p in self.padding)
-        even = x[:, :, ::2, ::2].contiguous(memory_format=_layout(x))
+        (even,) = _StridedPixels.apply(x, ((0, 0),))
         return F.conv2d(even, self.weight, self.bias, 1, (pad_h // 2, pad_w // 2), 1, self.groups)
 
 
