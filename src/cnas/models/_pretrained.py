@@ -591,6 +591,14 @@ def _known_weights(path: Path) -> WeightsEnum | None:
                     expected = source.sha256 or source.hash_prefix or "-"
                     if digest.startswith(expected):
                         return member
+                    logger.warning(
+                        "%s is named like %s's file but its SHA-256 %s does not match %s; "
+                        "converting it without that metadata",
+                        path,
+                        member,
+                        digest,
+                        expected,
+                    )
     return None
 
 

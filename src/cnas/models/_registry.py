@@ -174,8 +174,8 @@ def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
         **kwargs: Passed to the builder (``progress``, ``cache_dir``, network arguments).
 
     Returns:
-        The model, in training mode as PyTorch builds modules; call ``.eval()`` for
-        inference.
+        The model: in eval mode when weights were loaded, else in training mode as
+        PyTorch builds modules.
 
     Raises:
         UnknownModelError: ``name`` is not registered; the message suggests close
