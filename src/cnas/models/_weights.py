@@ -264,14 +264,13 @@ class Weights:
 
     @property
     def meta(self) -> dict[str, Any]:
-        """The metadata as a plain dict (the keys torchvision's ``meta`` uses where they
-        overlap: ``categories``, ``num_params``, ``min_size``)."""
+        """The metadata as a plain dict (with torchvision's ``meta`` key names where they
+        overlap: ``categories``, ``num_params``)."""
         return {
             "dataset": self.dataset,
             "num_classes": self.num_classes,
             "categories": self.categories,
             "input_size": self.input_size,
-            "min_size": self.input_size[1:],
             "resize_size": self.resize_size,
             "mean": self.mean,
             "std": self.std,
