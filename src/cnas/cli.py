@@ -614,26 +614,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _load_weights(path: Path) -> dict[str, Any]:
-    import torch
+    from .models._hub import WeightsFormatError, read_state_dict
 
-    if not path.is_file():
-        raise CLIError(f"weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return dict(load_file(str(path)))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file gets the same one-line answer
-        raise CLIError(
-            f"{path} is not a readable weights file ({type(exc).__name__}); "
-            ".pth files are read with weights_only=True"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a cnas train checkpoint
-    if not isinstance(state, dict):
-        raise CLIError(f"{path} holds no state dict")
-    return state
+    try:  # .pth files only through torch.load(weights_only=True); train checkpoints unwrapped
+        return read_state_dict(path)
+    except (FileNotFoundError, WeightsFormatError) as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -698,6 +684,76 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_convert_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="turn a checkpoint into a Hub-ready folder",
+        description="Write model.safetensors, config.json and a README.md model card into "
+        "OUTPUT_DIR, ready for 'hf upload ORG/NAME OUTPUT_DIR'. The weights are loaded into "
+        "the network with strict=True first.",
+    )
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help="an original-format .pth (such as cnas-imagenet-602b7057.pth), a cnas train "
+        "checkpoint (last.pt, best.pt), a .safetensors file, or a cnas train output folder",
+    )
+    p.add_argument("output", metavar="OUTPUT_DIR", help="the folder to write")
+    p.add_argument(
+        "--arch",
+        default=None,
+        help="the genotype of an original-format checkpoint (default: CNAS); the network "
+        "size is read from the tensor shapes",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="NAME",
+        help="the registered weights INPUT holds (e.g. CNAS_ImageNet_Weights.IMAGENET1K_V1), "
+        "for the model card; the official release file is recognised by itself",
+    )
+    p.add_argument("--dataset", default=None, help="the training dataset, for the model card")
+    p.add_argument(
+        "--repo-id", default=None, metavar="ORG/NAME", help="the Hub repository it is meant for"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="write into a non-empty OUTPUT_DIR, replacing files"
+    )
+    p.set_defaults(func=_cmd_convert)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from ._genotype import Genotype
+    from .models._pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, convert, find_weights
+
+    weights = None
+    if args.weights is not None:
+        try:
+            weights = find_weights(args.weights)
+        except KeyError as exc:
+            raise CLIError(str(exc.args[0])) from None
+    genotype = _resolve_genotype(args.arch) if args.arch is not None else None
+    assert genotype is None or isinstance(genotype, Genotype)
+    out = Path(args.output)
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise CLIError(f"{out} is not empty; pass --force to write into it")
+    try:
+        convert(
+            args.input,
+            out,
+            arch=genotype,
+            weights=weights,
+            dataset=args.dataset,
+            repo_id=args.repo_id,
+            overwrite=args.force,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    _out(f"wrote {out / WEIGHTS_NAME}, {out / CONFIG_NAME} and {out / CARD_NAME}")
+    _out(f"upload with: hf upload {args.repo_id or 'ORG/NAME'} {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnas`` command."""
     parser = argparse.ArgumentParser(
@@ -752,6 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_genotypes)
     _add_search_parser(sub)
     _add_train_parsers(sub)
+    _add_convert_parser(sub)
     return parser
 
 

@@ -1,21 +1,95 @@
-"""Evaluation networks built from genotypes.
+"""Evaluation networks, the model registry and pretrained weights.
 
 ``NetworkCIFAR`` and ``NetworkImageNet`` keep the original CNAS release's parameter
-names, so its checkpoints load with ``strict=True``.
+names, so its checkpoints load with ``strict=True``. Builders such as ``cnas_imagenet``
+are registered by name (``list_models``, ``get_model``) and take ``weights=``: a member
+of their weights enum (``CNAS_ImageNet_Weights.DEFAULT``), ``"hf-hub:ORG/NAME"`` or a
+local file. ``save_pretrained`` and ``from_pretrained`` write and read Hub-ready folders.
+
+Examples:
+    >>> import cnas
+    >>> cnas.models.list_models("*_imagenet")[:2]
+    ['cnas_imagenet', 'darts_v1_imagenet']
+    >>> cnas.models.CNAS_ImageNet_Weights.DEFAULT.metrics["top1"]
+    75.4
 """
 
+from ._builders import WeightsArg as WeightsArg
+from ._builders import cnas_cifar10 as cnas_cifar10
+from ._builders import cnas_imagenet as cnas_imagenet
+from ._builders import darts_v1_cifar10 as darts_v1_cifar10
+from ._builders import darts_v1_imagenet as darts_v1_imagenet
+from ._builders import darts_v2_cifar10 as darts_v2_cifar10
+from ._builders import darts_v2_imagenet as darts_v2_imagenet
+from ._builders import pc_darts_cifar10 as pc_darts_cifar10
+from ._builders import pc_darts_imagenet as pc_darts_imagenet
+from ._builders import pdarts_cifar10 as pdarts_cifar10
+from ._builders import pdarts_imagenet as pdarts_imagenet
+from ._hub import WeightsFormatError as WeightsFormatError
+from ._hub import WeightsIntegrityError as WeightsIntegrityError
+from ._hub import WeightsNotFoundError as WeightsNotFoundError
 from ._network import AuxiliaryHeadCIFAR as AuxiliaryHeadCIFAR
 from ._network import AuxiliaryHeadImageNet as AuxiliaryHeadImageNet
 from ._network import Cell as Cell
 from ._network import NetworkCIFAR as NetworkCIFAR
 from ._network import NetworkImageNet as NetworkImageNet
 from ._network import drop_path as drop_path
+from ._pretrained import from_pretrained as from_pretrained
+from ._pretrained import save_pretrained as save_pretrained
+from ._registry import ModelSpec as ModelSpec
+from ._registry import UnknownModelError as UnknownModelError
+from ._registry import get_model as get_model
+from ._registry import get_model_weights as get_model_weights
+from ._registry import list_models as list_models
+from ._registry import register_model as register_model
+from ._registry import unregister_model as unregister_model
+from ._weights import CIFAR10_CATEGORIES as CIFAR10_CATEGORIES
+from ._weights import HUB_ORG as HUB_ORG
+from ._weights import HUB_REPOS as HUB_REPOS
+from ._weights import CNAS_CIFAR10_Weights as CNAS_CIFAR10_Weights
+from ._weights import CNAS_ImageNet_Weights as CNAS_ImageNet_Weights
+from ._weights import HubSource as HubSource
+from ._weights import UrlSource as UrlSource
+from ._weights import Weights as Weights
+from ._weights import WeightsEnum as WeightsEnum
 
 __all__ = [
+    "CIFAR10_CATEGORIES",
+    "HUB_ORG",
+    "HUB_REPOS",
     "AuxiliaryHeadCIFAR",
     "AuxiliaryHeadImageNet",
+    "CNAS_CIFAR10_Weights",
+    "CNAS_ImageNet_Weights",
     "Cell",
+    "HubSource",
+    "ModelSpec",
     "NetworkCIFAR",
     "NetworkImageNet",
+    "UnknownModelError",
+    "UrlSource",
+    "Weights",
+    "WeightsArg",
+    "WeightsEnum",
+    "WeightsFormatError",
+    "WeightsIntegrityError",
+    "WeightsNotFoundError",
+    "cnas_cifar10",
+    "cnas_imagenet",
+    "darts_v1_cifar10",
+    "darts_v1_imagenet",
+    "darts_v2_cifar10",
+    "darts_v2_imagenet",
     "drop_path",
+    "from_pretrained",
+    "get_model",
+    "get_model_weights",
+    "list_models",
+    "pc_darts_cifar10",
+    "pc_darts_imagenet",
+    "pdarts_cifar10",
+    "pdarts_imagenet",
+    "register_model",
+    "save_pretrained",
+    "unregister_model",
 ]

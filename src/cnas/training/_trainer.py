@@ -24,6 +24,7 @@ from .._metrics import accuracy as accuracy
 from .._metrics import batch_totals, summarize
 from .._version import __version__
 from ..models import NetworkCIFAR, NetworkImageNet
+from ..models._pretrained import network_config
 from ..utils import count_madds, count_params
 from ._recipe import LabelSmoothingCrossEntropy, TrainConfig, learning_rate
 
@@ -304,16 +305,8 @@ class Trainer:
     # -- checkpoints and outputs ------------------------------------------------------------
 
     def _model_config(self) -> dict[str, Any]:
-        m = self.model
-        return {
-            "network": type(m).__name__,
-            "genotype": m.genotype.to_dict(),
-            "init_channels": self.config.init_channels,
-            "layers": self.config.layers,
-            "num_classes": m.classifier.out_features,
-            "auxiliary": m.auxiliary,
-            "in_channels": _in_channels(m),
-        }
+        # the same keys save_pretrained writes, read from the network itself
+        return network_config(self.model)
 
     def _state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
