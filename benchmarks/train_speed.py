@@ -2,7 +2,8 @@
 
 NetworkCIFAR with the CNAS genotype, C=36, 20 layers, auxiliary head (weight 0.4),
 drop-path 0.1, batch 32, 32x32 inputs, SGD with gradient clipping: images/s of a training
-step, each implementation in its own fresh subprocess, rounds interleaved, medians kept.
+step. Both implementations live in one fresh process per round and take turns step by
+step, so that the machine's load hits both alike; medians over steps and rounds.
 
 Usage::
 
@@ -11,7 +12,7 @@ Usage::
     python benchmarks/train_speed.py --only cnas --device cuda --batch-size 96 --json gpu.json
 
 The CPU ratio is the speed target (>= 1.5x). ``--threads 1`` pins one intra-op thread
-in both workers, the steadiest measurement on a busy machine. On a GPU, run the three
+in the worker, the steadiest measurement on a busy machine. On a GPU, run the three
 configurations of the docs' table (fp32; ``--precision bf16``; ``--precision bf16
 --compile``, channels-last being the default) and keep the ``--json`` files.
 """
@@ -26,35 +27,47 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def _time_steps(step: Any, steps: int, warmup: int, device: str = "cpu") -> dict[str, float]:
-    """Median wall-clock and process CPU seconds of one step."""
+def _time_steps(
+    steps: dict[str, Callable[[], None]], count: int, warmup: int, device: str
+) -> dict[str, dict[str, float]]:
+    """Median wall-clock and process-CPU seconds of each step, the steps alternating.
+
+    The implementations take turns step by step (the order flipping every iteration), so
+    a change in the machine's load lands on both alike.
+    """
     import torch
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for _ in range(warmup):
-        step()
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
     sync()
-    wall, cpu = [], []
-    for _ in range(steps):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        sync()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return {"step_s": statistics.median(wall), "cpu_s": statistics.median(cpu)}
+    wall: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
+    for i in range(count):
+        for name in names if i % 2 == 0 else names[::-1]:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            steps[name]()
+            sync()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {
+        name: {"step_s": statistics.median(wall[name]), "cpu_s": statistics.median(cpu[name])}
+        for name in steps
+    }
 
 
-def worker_cnas(args: argparse.Namespace) -> dict[str, float]:
+def build_cnas(args: argparse.Namespace) -> Callable[[], None]:
+    """A training step as ``cnas train`` runs it (see ``cnas.training.Trainer``)."""
     import torch
 
     import cnas
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -80,10 +93,14 @@ def worker_cnas(args: argparse.Namespace) -> dict[str, float]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
 
-    return _time_steps(step, args.steps, args.warmup, args.device)
+    return step
 
 
-def worker_original(args: argparse.Namespace) -> dict[str, float]:
+def build_original(args: argparse.Namespace) -> Callable[[], None]:
+    """The training step of the original ``eval_arch.py`` (fp32, NCHW)."""
+    # The original is also a package named ``cnas``: forget the one imported so far
+    # (the built cnas model keeps working, its functions hold their own globals) and
+    # import the original from its checkout.
     root = os.path.abspath(args.original)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [
@@ -92,12 +109,10 @@ def worker_original(args: argparse.Namespace) -> dict[str, float]:
         if p and os.path.abspath(p) != here and not os.path.abspath(p).endswith(os.sep + "src")
     ]
     sys.path.insert(0, root)
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
     for name in [m for m in sys.modules if m == "cnas" or m.startswith("cnas.")]:
         del sys.modules[name]
     import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from cnas.model.eval import NetworkCIFAR  # the original
     from cnas.model.genotypes import CNAS
 
@@ -116,7 +131,21 @@ def worker_original(args: argparse.Namespace) -> dict[str, float]:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
 
-    return _time_steps(step, args.steps, args.warmup, args.device)
+    return step
+
+
+def worker(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Build the requested implementations in this process and time them alternately."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    steps: dict[str, Callable[[], None]] = {}
+    if args.only != "original":
+        steps["cnas"] = build_cnas(args)
+    if args.only != "cnas":
+        steps["original"] = build_original(args)
+    return _time_steps(steps, args.steps, args.warmup, args.device)
 
 
 def main() -> None:
@@ -135,11 +164,10 @@ def main() -> None:
         "--threads", type=int, default=0, help="torch intra-op threads (default: torch's)"
     )
     parser.add_argument("--json", help="also write the results to this file")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        fn = worker_cnas if args.worker == "cnas" else worker_original
-        print(json.dumps(fn(args)))
+        print(json.dumps(worker(args)))
         return
     if args.only != "cnas" and not args.original:
         parser.error("--original PATH is required (or pass --only cnas)")
@@ -147,37 +175,21 @@ def main() -> None:
         parser.error(f"{args.original} is not a checkout of the original CNAS code")
     rounds: dict[str, list[float]] = {}
     cpu_rounds: dict[str, list[float]] = {}
-    for _ in range(max(args.rounds, 1)):
-        for kind in ("cnas", "original"):
-            if args.only not in (None, kind):
-                continue
-            cmd = [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--worker",
-                kind,
-                "--steps",
-                str(args.steps),
-                "--warmup",
-                str(args.warmup),
-                "--batch-size",
-                str(args.batch_size),
-                "--precision",
-                args.precision,
-                "--threads",
-                str(args.threads),
-                "--device",
-                args.device,
-            ]
-            cmd += ["--original", args.original] if args.original else []
-            cmd += ["--compile"] if args.compile else []
-            cmd += ["--no-channels-last"] if args.no_channels_last else []
-            out = subprocess.run(
-                cmd, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir()
-            )
-            if out.returncode != 0:
-                raise SystemExit(f"{kind} worker failed:\n{out.stderr}")
-            times = json.loads(out.stdout.splitlines()[-1])
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker"]
+    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    cmd += ["--batch-size", str(args.batch_size), "--precision", args.precision]
+    cmd += ["--threads", str(args.threads), "--device", args.device]
+    cmd += ["--original", args.original] if args.original else []
+    cmd += ["--only", args.only] if args.only else []
+    cmd += ["--compile"] if args.compile else []
+    cmd += ["--no-channels-last"] if args.no_channels_last else []
+    for _ in range(max(args.rounds, 1)):  # each round a fresh process
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir()
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"worker failed:\n{out.stderr}")
+        for kind, times in json.loads(out.stdout.splitlines()[-1]).items():
             rounds.setdefault(kind, []).append(times["step_s"])
             cpu_rounds.setdefault(kind, []).append(times["cpu_s"])
     result = {k: args.batch_size / statistics.median(v) for k, v in rounds.items()}

@@ -104,7 +104,9 @@ class SepConv(nn.Module):
             ),
             nn.Conv2d(C_in, C_in, 1, bias=False),
             nn.BatchNorm2d(C_in, affine=affine),
-            nn.ReLU(inplace=False),
+            # In place: the BatchNorm output is used only here (its backward needs its
+            # input, not its output), so this saves a full-size activation per SepConv.
+            nn.ReLU(inplace=True),
             nn.Conv2d(C_in, C_in, kernel_size, stride=1, padding=padding, groups=C_in, bias=False),
             nn.Conv2d(C_in, C_out, 1, bias=False),
             nn.BatchNorm2d(C_out, affine=affine),
