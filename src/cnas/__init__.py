@@ -14,6 +14,7 @@ Examples:
 from . import data as data
 from . import distributed as distributed
 from . import genotypes as genotypes
+from . import kernels as kernels
 from . import models as models
 from . import ops as ops
 from . import search as search
@@ -37,6 +38,7 @@ from .search import Searcher as Searcher
 from .search import SearchResult as SearchResult
 from .search import StageResult as StageResult
 from .space import SearchSpace as SearchSpace
+from .supernet import MixedWeights as MixedWeights
 from .supernet import SuperNet as SuperNet
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "Edge",
     "Genotype",
     "GenotypeError",
+    "MixedWeights",
     "NetworkCIFAR",
     "NetworkImageNet",
     "SearchResult",
@@ -61,6 +64,7 @@ __all__ = [
     "data",
     "distributed",
     "genotypes",
+    "kernels",
     "models",
     "ops",
     "search",

@@ -7,6 +7,7 @@ release so that its checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -154,6 +155,10 @@ class FactorizedReduce(nn.Module):
 
     def forward_preactivated(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` for an input that already went through ReLU."""
+        return self.bn(self._unnormalized(x))  # type: ignore[no-any-return]
+
+    def _unnormalized(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward_preactivated`` without the final BatchNorm."""
         if x.size(2) % 2 or x.size(3) % 2:
             x = F.pad(x, (x.size(3) % 2, 0, x.size(2) % 2, 0))
         # A 1x1 convolution at stride 2 reads every other pixel: take those pixels first
@@ -161,8 +166,7 @@ class FactorizedReduce(nn.Module):
         layout = _layout(x)
         even = x[:, :, ::2, ::2].contiguous(memory_format=layout)
         odd = x[:, :, 1::2, 1::2].contiguous(memory_format=layout)
-        out = torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
-        return self.bn(out)  # type: ignore[no-any-return]
+        return torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -215,3 +219,52 @@ def preactivated_tail(module: nn.Module) -> Tail | None:
 
         return tail
     return None
+
+
+@dataclass(frozen=True)
+class FinalBatchNorm:
+    """A module seen as ``bn(body(x))`` (or ``bn(body(relu(x)))``): its final BatchNorm apart.
+
+    The supernet's mixed mode runs ``body`` of several candidate ops and normalizes and
+    mixes their outputs in one fused kernel (``cnas.kernels.mixed_bn_sum``).
+
+    Attributes:
+        body: Everything before the final BatchNorm (after the leading ReLU when
+            ``preactivated``); it reuses the module's own layers.
+        bn: The final BatchNorm (affine-free).
+        preactivated: Whether ``body`` expects an input that already went through ReLU.
+    """
+
+    body: Tail
+    bn: nn.BatchNorm2d
+    preactivated: bool
+
+
+def split_final_batchnorm(module: nn.Module) -> FinalBatchNorm | None:
+    """``module`` as body and final affine-free BatchNorm, or None if it does not end so.
+
+    Recognized: ``FactorizedReduce`` and modules whose ``op`` (or which themselves) are an
+    ``nn.Sequential`` ending in ``nn.BatchNorm2d(affine=False)`` (the separable, dilated
+    and plain convolutions, and the supernet's pooling + BatchNorm pairs). A leading
+    ReLU is left out of ``body`` so that the supernet can share it between ops.
+    """
+    if isinstance(module, FactorizedReduce):
+        return (
+            FinalBatchNorm(module._unnormalized, module.bn, True) if not module.bn.affine else None
+        )
+    seq = getattr(module, "op", module)
+    if not isinstance(seq, nn.Sequential) or len(seq) < 2:
+        return None
+    layers = list(seq)
+    bn = layers[-1]
+    if type(bn) is not nn.BatchNorm2d or bn.affine:
+        return None
+    preactivated = isinstance(layers[0], nn.ReLU)
+    body_layers = layers[1:-1] if preactivated else layers[:-1]
+
+    def body(x: torch.Tensor) -> torch.Tensor:
+        for layer in body_layers:
+            x = layer(x)
+        return x
+
+    return FinalBatchNorm(body, bn, preactivated)
