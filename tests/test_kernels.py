@@ -299,3 +299,45 @@ def test_torch_compile_fullgraph_traces_the_ops() -> None:
 def test_torch_compile_fullgraph_with_inductor() -> None:
     torch._dynamo.reset()
     _compile_matches_eager("inductor")
+
+
+@pytest.mark.filterwarnings(OPCHECK_WARNING)
+@pytest.mark.parametrize("fmt", LAYOUTS)
+def test_opcheck_max_pool2d(fmt: torch.memory_format) -> None:
+    x = torch.randn(2, 3, 7, 7).contiguous(memory_format=fmt).requires_grad_()
+    torch.library.opcheck(torch.ops.cnas.max_pool2d.default, (x, [3, 3], [2, 2], [1, 1]))
+
+
+@pytest.mark.parametrize("fmt", LAYOUTS)
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [(3, 1, 1), (3, 2, 1), (5, 2, 2)])
+def test_max_pool2d_equals_stock_max_pooling_ties_included(
+    fmt: torch.memory_format, kernel: int, stride: int, padding: int
+) -> None:
+    x = torch.randn(2, 3, 9, 9)
+    x[0, 0] = 1.0  # a constant plane: every window is a tie
+    x = x.round(decimals=1).contiguous(memory_format=fmt).requires_grad_()  # more ties
+    out = cnas.kernels.max_pool2d(x, kernel, stride, padding)
+    expected = F.max_pool2d(x, kernel, stride, padding)
+    assert torch.equal(out, expected)
+    assert out.is_contiguous(memory_format=fmt)
+    g = torch.randn_like(out)
+    (got,) = torch.autograd.grad(out, x, g)
+    (want,) = torch.autograd.grad(expected, x, g)
+    assert torch.equal(got, want)
+
+
+def test_max_pool2d_saves_only_its_input() -> None:
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        cnas.kernels.max_pool2d(x, 3, 1, 1)
+    assert len(saved) == 1 and saved[0] is x
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        F.max_pool2d(x, 3, 1, 1)
+    assert any(t.dtype == torch.int64 for t in saved)  # what stock pooling keeps

@@ -159,3 +159,42 @@ def test_a_deep_copy_runs_its_own_layers() -> None:
             p.add_(1.0)
     for arch, expected in zip(archs, before, strict=True):
         assert torch.equal(twin(x, arch), expected)
+
+
+def _saved_activation_bytes(net: SuperNet, x: torch.Tensor, weights: MixedWeights) -> int:
+    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params:
+            storages[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(x, weights).sum()
+    return sum(storages.values())
+
+
+def test_mixed_mode_saves_less_than_the_stock_composition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    space = SearchSpace()
+    net = SuperNet(space, C=8, num_classes=10, layers=3).to(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    w = torch.softmax(torch.randn(14, 8), -1).requires_grad_()
+    weights = MixedWeights(w, w, space.ops)
+    fused = _saved_activation_bytes(net, x, weights)
+
+    def stock_bn_sum(ys: list[torch.Tensor], w: torch.Tensor, eps: float) -> torch.Tensor:
+        return sum(
+            w[k] * F.batch_norm(y, None, None, training=True, eps=eps) for k, y in enumerate(ys)
+        )  # type: ignore[return-value]
+
+    monkeypatch.setattr(cnas.kernels, "mixed_bn_sum", stock_bn_sum)
+    monkeypatch.setattr(
+        cnas.kernels, "mixed_sum", lambda xs, w: sum(w[k] * x for k, x in enumerate(xs))
+    )
+    monkeypatch.setattr(cnas.kernels, "max_pool2d", F.max_pool2d)
+    naive = _saved_activation_bytes(net, x, weights)
+    assert fused < 0.72 * naive, (fused, naive)

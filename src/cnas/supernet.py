@@ -11,9 +11,9 @@ from typing import Any, Literal, cast
 import torch
 from torch import nn
 
+from . import kernels
 from ._genotype import Edge, Genotype
 from ._validation import check_int
-from .kernels import mixed_bn_sum, mixed_sum
 from .ops import FactorizedReduce, ReLUConvBN, get_op
 from .ops._blocks import FinalBatchNorm, Tail, preactivated_tail, split_final_batchnorm
 from .space import SearchSpace
@@ -365,10 +365,14 @@ class SuperCell(nn.Module):
                     group[1].append(e * k + j)
             node: torch.Tensor | None = None
             for eps, (ys, idx) in normalized.items():
-                part = mixed_bn_sum(ys, flat[_index_tensor(tuple(idx), flat.device)], eps=eps)
+                part = kernels.mixed_bn_sum(
+                    ys, flat[_index_tensor(tuple(idx), flat.device)], eps=eps
+                )
                 node = part if node is None else node + part
             if plain[0]:
-                part = mixed_sum(plain[0], flat[_index_tensor(tuple(plain[1]), flat.device)])
+                part = kernels.mixed_sum(
+                    plain[0], flat[_index_tensor(tuple(plain[1]), flat.device)]
+                )
                 node = part if node is None else node + part
             states[dst] = _dense_grad(node) if node is not None else zeros()
         chunks = [states[i] for i in range(2, n_nodes + 2)]

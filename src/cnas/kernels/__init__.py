@@ -10,6 +10,9 @@ the passes the obvious composition of stock ops costs:
   not the normalized copies the composition keeps.
 - ``torch.ops.cnas.mixed_sum(xs, w) -> out``: ``out = sum_k w[k] * xs[k]``, without the
   weighted copies.
+- ``torch.ops.cnas.max_pool2d(x, kernel_size, stride, padding) -> out``: max pooling that
+  saves only its input for backward (not the int64 argmax indices, twice the size of a
+  float32 output) and recomputes the argmax there.
 
 Call them through ``mixed_bn_sum`` and ``mixed_sum`` below, which also update running
 statistics. Each op has a pure-PyTorch kernel for every device, a Triton kernel for CUDA
@@ -39,7 +42,7 @@ from . import _autograd as _autograd
 from . import _ops as _ops
 from . import _reference as _reference
 
-__all__ = ["backend", "mixed_bn_sum", "mixed_sum"]
+__all__ = ["backend", "max_pool2d", "mixed_bn_sum", "mixed_sum"]
 
 logger = logging.getLogger("cnas")
 
@@ -158,3 +161,46 @@ def mixed_sum(xs: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor
         tensor([1.2500, 1.2500])
     """
     return torch.ops.cnas.mixed_sum(list(xs), weights)  # type: ignore[no-any-return]
+
+
+def max_pool2d(
+    x: torch.Tensor,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: int | Sequence[int] = 0,
+) -> torch.Tensor:
+    """``F.max_pool2d`` that saves only ``x`` for backward and recomputes the argmax there.
+
+    Stock max pooling saves ``x`` and the int64 argmax indices. In a supernet the input
+    is saved anyway (by the other ops of its edges), so this one costs no memory of its
+    own; backward runs the pooling again to find the argmax (same positions, same ties).
+
+    Args:
+        x: ``(N, C, H, W)`` input, contiguous or channels-last (the output keeps it).
+        kernel_size: Window size.
+        stride: Window stride (default: ``kernel_size``).
+        padding: Implicit ``-inf`` padding on both sides.
+
+    Returns:
+        The pooled tensor, equal to ``F.max_pool2d(x, kernel_size, stride, padding)``.
+
+    Examples:
+        >>> import torch
+        >>> from cnas.kernels import max_pool2d
+        >>> x = torch.randn(2, 3, 8, 8)
+        >>> torch.equal(max_pool2d(x, 3, 1, 1), torch.nn.functional.max_pool2d(x, 3, 1, 1))
+        True
+    """
+    k = _pair(kernel_size)
+    return torch.ops.cnas.max_pool2d(  # type: ignore[no-any-return]
+        x, k, k if stride is None else _pair(stride), _pair(padding)
+    )
+
+
+def _pair(value: int | Sequence[int]) -> list[int]:
+    if isinstance(value, int):
+        return [value, value]
+    pair = [int(v) for v in value]
+    if len(pair) != 2:
+        raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+    return pair

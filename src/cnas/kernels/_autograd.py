@@ -1,8 +1,9 @@
 """Backward formulas of ``cnas::mixed_bn_sum`` and ``cnas::mixed_sum``.
 
-Both save their inputs as they are (no normalized or weighted copies) and call a
-``*_backward`` op, which every backend implements (the reference with stock kernels, the
-Triton backend fused: one pass that reduces, one that writes the input gradients).
+Both mixing ops save their inputs as they are (no normalized or weighted copies) and
+call a ``*_backward`` op, which every backend implements (the reference with stock
+kernels, the Triton backend fused: one pass that reduces, one that writes the input
+gradients). ``max_pool2d`` saves only its input and recomputes the argmax in backward.
 """
 
 from __future__ import annotations
@@ -59,9 +60,30 @@ def _sum_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, Any]:
     return (_per_input(grad_xs, ctx.needs_input_grad[0]), grad_w if needs_w else None)
 
 
+def _pool_setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    x, kernel_size, stride, padding = inputs
+    ctx.save_for_backward(x)
+    ctx.geometry = (kernel_size, stride, padding)
+
+
+def _pool_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, None, None, None]:
+    (x,) = ctx.saved_tensors
+    kernel_size, stride, padding = ctx.geometry
+    # The argmax positions, recomputed from the input rather than saved (int64, twice the
+    # size of a float32 output): the same ATen kernel picks the same positions.
+    _, indices = torch.ops.aten.max_pool2d_with_indices(x, kernel_size, stride, padding)
+    grad_x = torch.ops.aten.max_pool2d_with_indices_backward(
+        grad, x, kernel_size, stride, padding, [1, 1], False, indices
+    )
+    return grad_x, None, None, None
+
+
 torch.library.register_autograd(
     "cnas::mixed_bn_sum", _bn_backward, setup_context=_bn_setup_context, lib=LIBRARY
 )
 torch.library.register_autograd(
     "cnas::mixed_sum", _sum_backward, setup_context=_sum_setup_context, lib=LIBRARY
+)
+torch.library.register_autograd(
+    "cnas::max_pool2d", _pool_backward, setup_context=_pool_setup_context, lib=LIBRARY
 )

@@ -42,6 +42,7 @@ SCHEMAS = {
     "Tensor invstd, bool training) -> (Tensor[], Tensor)",
     "mixed_sum": "(Tensor[] xs, Tensor w) -> Tensor",
     "mixed_sum_backward": "(Tensor grad, Tensor[] xs, Tensor w, bool w_grad) -> (Tensor[], Tensor)",
+    "max_pool2d": "(Tensor x, int[2] kernel_size, int[2] stride, int[2] padding) -> Tensor",
 }
 """The schema of every ``cnas`` op, by name."""
 
@@ -187,3 +188,10 @@ def _mixed_sum_backward_fake(
     grad: torch.Tensor, xs: list[torch.Tensor], w: torch.Tensor, w_grad: bool
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     return [torch.empty_like(x, memory_format=layout_of(x)) for x in xs], torch.empty_like(w)
+
+
+@_register_fake("max_pool2d")
+def _max_pool2d_fake(
+    x: torch.Tensor, kernel_size: list[int], stride: list[int], padding: list[int]
+) -> torch.Tensor:
+    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)

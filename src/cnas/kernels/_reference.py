@@ -18,7 +18,13 @@ import torch
 
 from ._ops import LIBRARY, check_mixed_bn_inputs, check_mixed_inputs, layout_of, stats_dtype
 
-__all__ = ["mixed_bn_sum", "mixed_bn_sum_backward", "mixed_sum", "mixed_sum_backward"]
+__all__ = [
+    "max_pool2d",
+    "mixed_bn_sum",
+    "mixed_bn_sum_backward",
+    "mixed_sum",
+    "mixed_sum_backward",
+]
 
 _aten = torch.ops.aten
 
@@ -143,11 +149,19 @@ def mixed_sum_backward(
     return grads, torch.stack(dots).to(w.dtype)
 
 
+def max_pool2d(
+    x: torch.Tensor, kernel_size: list[int], stride: list[int], padding: list[int]
+) -> torch.Tensor:
+    # Below autograd ATen takes its max pool path without indices: nothing int64 is made.
+    return torch.nn.functional.max_pool2d(x, kernel_size, stride, padding)
+
+
 for _name, _fn in (
     ("mixed_bn_sum", mixed_bn_sum),
     ("mixed_bn_sum_backward", mixed_bn_sum_backward),
     ("mixed_sum", mixed_sum),
     ("mixed_sum_backward", mixed_sum_backward),
+    ("max_pool2d", max_pool2d),
 ):
     # device_types=None: CompositeExplicitAutograd, the kernel of every device without its own
     torch.library.register_kernel(f"cnas::{_name}", None, _fn, lib=LIBRARY)

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import kernels
+
 __all__ = [
     "DilConv",
     "FactorizedReduce",
@@ -246,7 +248,8 @@ def split_final_batchnorm(module: nn.Module) -> FinalBatchNorm | None:
     Recognized: ``FactorizedReduce`` and modules whose ``op`` (or which themselves) are an
     ``nn.Sequential`` ending in ``nn.BatchNorm2d(affine=False)`` (the separable, dilated
     and plain convolutions, and the supernet's pooling + BatchNorm pairs). A leading
-    ReLU is left out of ``body`` so that the supernet can share it between ops.
+    ReLU is left out of ``body`` so that the supernet can share it between ops. Max
+    pooling in ``body`` runs as ``cnas.kernels.max_pool2d``, which saves no argmax.
     """
     if isinstance(module, FactorizedReduce):
         return (
@@ -260,7 +263,7 @@ def split_final_batchnorm(module: nn.Module) -> FinalBatchNorm | None:
     if type(bn) is not nn.BatchNorm2d or bn.affine:
         return None
     preactivated = isinstance(layers[0], nn.ReLU)
-    body_layers = layers[1:-1] if preactivated else layers[:-1]
+    body_layers = [_lean(m) for m in (layers[1:-1] if preactivated else layers[:-1])]
 
     def body(x: torch.Tensor) -> torch.Tensor:
         for layer in body_layers:
@@ -268,3 +271,21 @@ def split_final_batchnorm(module: nn.Module) -> FinalBatchNorm | None:
         return x
 
     return FinalBatchNorm(body, bn, preactivated)
+
+
+def _lean(layer: nn.Module) -> Tail:
+    """``layer`` itself, or for plain max pooling ``cnas.kernels.max_pool2d`` with its
+    settings (same result; backward recomputes the argmax instead of saving it)."""
+    if (
+        isinstance(layer, nn.MaxPool2d)
+        and not layer.return_indices
+        and not layer.ceil_mode
+        and layer.dilation in (1, (1, 1))
+    ):
+        k, s, p = layer.kernel_size, layer.stride, layer.padding
+
+        def pool(x: torch.Tensor) -> torch.Tensor:
+            return kernels.max_pool2d(x, k, s, p)  # looked up per call: swappable
+
+        return pool
+    return layer
