@@ -21,6 +21,7 @@ from . import search as search
 from . import training as training
 from . import utils as utils
 from . import viz as viz
+from ._arch import ArchParameters as ArchParameters
 from ._errors import GenotypeError as GenotypeError
 from ._genotype import Edge as Edge
 from ._genotype import Genotype as Genotype
@@ -43,6 +44,7 @@ from .supernet import SuperNet as SuperNet
 
 __all__ = [
     "DARTS_OPS",
+    "ArchParameters",
     "Callback",
     "CheckpointError",
     "Controller",
