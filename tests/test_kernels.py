@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,17 +23,26 @@ LAYOUTS = [
     pytest.param(torch.contiguous_format, id="contiguous"),
     pytest.param(torch.channels_last, id="channels_last"),
 ]
+# every device this machine has: on a GPU machine the same checks run the Triton kernels
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 def inputs(
-    k: int, fmt: torch.memory_format, dtype: torch.dtype = torch.float32, shape=(4, 6, 5, 5)
+    k: int,
+    fmt: torch.memory_format,
+    dtype: torch.dtype = torch.float32,
+    shape: tuple[int, ...] = (4, 6, 5, 5),
+    device: str = "cpu",
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     ys = [
-        (1.5 * torch.randn(shape, dtype=dtype) + 0.5).contiguous(memory_format=fmt).requires_grad_()
+        (1.5 * torch.randn(shape, dtype=dtype) + 0.5)
+        .to(device)
+        .contiguous(memory_format=fmt)
+        .requires_grad_()
         for _ in range(k)
     ]
     w = torch.softmax(torch.randn(k, dtype=torch.float64 if dtype == torch.float64 else None), 0)
-    return ys, w.requires_grad_()
+    return ys, w.to(device).requires_grad_()
 
 
 def reference_bn_sum(ys: list[torch.Tensor], w: torch.Tensor) -> torch.Tensor:
@@ -46,27 +56,30 @@ OPCHECK_WARNING = "ignore:The .grad attribute of a Tensor that is not a leaf Ten
 
 
 @pytest.mark.filterwarnings(OPCHECK_WARNING)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
-def test_opcheck_mixed_bn_sum_in_training_and_eval(fmt: torch.memory_format) -> None:
-    ys, w = inputs(3, fmt)
+def test_opcheck_mixed_bn_sum_in_training_and_eval(fmt: torch.memory_format, device: str) -> None:
+    ys, w = inputs(3, fmt, device=device)
     torch.library.opcheck(torch.ops.cnas.mixed_bn_sum.default, (ys, w, None, None, True, 0.1, 1e-5))
-    stats = (torch.randn(3, 6), torch.rand(3, 6) + 0.5)
+    stats = (torch.randn(3, 6, device=device), torch.rand(3, 6, device=device) + 0.5)
     torch.library.opcheck(torch.ops.cnas.mixed_bn_sum.default, (ys, w, *stats, False, 0.1, 1e-5))
 
 
 @pytest.mark.filterwarnings(OPCHECK_WARNING)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
-def test_opcheck_mixed_sum(fmt: torch.memory_format) -> None:
-    xs, w = inputs(3, fmt)
+def test_opcheck_mixed_sum(fmt: torch.memory_format, device: str) -> None:
+    xs, w = inputs(3, fmt, device=device)
     torch.library.opcheck(torch.ops.cnas.mixed_sum.default, (xs, w))
 
 
 @pytest.mark.filterwarnings(OPCHECK_WARNING)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
-def test_opcheck_backward_ops(fmt: torch.memory_format) -> None:
-    ys, w = inputs(2, fmt)
+def test_opcheck_backward_ops(fmt: torch.memory_format, device: str) -> None:
+    ys, w = inputs(2, fmt, device=device)
     ys = [y.detach() for y in ys]
-    g = torch.randn(4, 6, 5, 5).contiguous(memory_format=fmt)
+    g = torch.randn(4, 6, 5, 5, device=device).contiguous(memory_format=fmt)
     _, mean, invstd = torch.ops.cnas.mixed_bn_sum(ys, w.detach(), None, None, True, 0.1, 1e-5)
     torch.library.opcheck(
         torch.ops.cnas.mixed_bn_sum_backward.default, (g, ys, w.detach(), mean, invstd, True)
@@ -74,19 +87,22 @@ def test_opcheck_backward_ops(fmt: torch.memory_format) -> None:
     torch.library.opcheck(torch.ops.cnas.mixed_sum_backward.default, (g, ys, w.detach(), True))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
-def test_mixed_bn_sum_passes_gradcheck_in_float64(fmt: torch.memory_format) -> None:
-    ys, w = inputs(3, fmt, torch.float64, shape=(3, 2, 3, 3))
+def test_mixed_bn_sum_passes_gradcheck_in_float64(fmt: torch.memory_format, device: str) -> None:
+    ys, w = inputs(3, fmt, torch.float64, shape=(3, 2, 3, 3), device=device)
     assert torch.autograd.gradcheck(lambda w, *ys: mixed_bn_sum(ys, w), (w, *ys))
-    rm, rv = torch.randn(3, 2, dtype=torch.float64), torch.rand(3, 2, dtype=torch.float64) + 0.5
+    opts: dict[str, Any] = {"dtype": torch.float64, "device": device}
+    rm, rv = torch.randn(3, 2, **opts), torch.rand(3, 2, **opts) + 0.5
     assert torch.autograd.gradcheck(
         lambda w, *ys: mixed_bn_sum(ys, w, rm, rv, training=False), (w, *ys)
     )
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
-def test_mixed_sum_passes_gradcheck_in_float64(fmt: torch.memory_format) -> None:
-    xs, w = inputs(3, fmt, torch.float64, shape=(2, 3, 2, 2))
+def test_mixed_sum_passes_gradcheck_in_float64(fmt: torch.memory_format, device: str) -> None:
+    xs, w = inputs(3, fmt, torch.float64, shape=(2, 3, 2, 2), device=device)
     assert torch.autograd.gradcheck(lambda w, *xs: mixed_sum(xs, w), (w, *xs))
 
 
@@ -188,6 +204,12 @@ def test_mismatched_inputs_are_named() -> None:
 
 def test_cpu_runs_the_reference_backend() -> None:
     assert cnas.kernels.backend("cpu") == "reference"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_runs_the_triton_backend_when_triton_imports() -> None:
+    expected = "triton" if importlib.util.find_spec("triton") else "reference"
+    assert cnas.kernels.backend("cuda") == expected
 
 
 def test_package_imports_and_runs_without_triton() -> None:
@@ -302,9 +324,10 @@ def test_torch_compile_fullgraph_with_inductor() -> None:
 
 
 @pytest.mark.filterwarnings(OPCHECK_WARNING)
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fmt", LAYOUTS)
-def test_opcheck_max_pool2d(fmt: torch.memory_format) -> None:
-    x = torch.randn(2, 3, 7, 7).contiguous(memory_format=fmt).requires_grad_()
+def test_opcheck_max_pool2d(fmt: torch.memory_format, device: str) -> None:
+    x = torch.randn(2, 3, 7, 7, device=device).contiguous(memory_format=fmt).requires_grad_()
     torch.library.opcheck(torch.ops.cnas.max_pool2d.default, (x, [3, 3], [2, 2], [1, 1]))
 
 
