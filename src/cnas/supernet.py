@@ -193,6 +193,11 @@ class SuperEdge(nn.Module):
             if spec.pooling:  # as in the original supernet: pooling gets a BatchNorm
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self.ops[name] = op
+        # deep-copyable (partials and bound methods over the layers, see preactivated_tail)
+        self._tails: dict[str, Tail | None] = {n: preactivated_tail(m) for n, m in self.ops.items()}
+        self._final_bns: dict[str, FinalBatchNorm | None] = {
+            n: split_final_batchnorm(m) for n, m in self.ops.items()
+        }
 
     def forward(self, x: torch.Tensor, op: str) -> torch.Tensor:
         """Apply candidate ``op`` to ``x``."""
@@ -200,15 +205,13 @@ class SuperEdge(nn.Module):
 
     def tail(self, op: str) -> Tail | None:
         """Candidate ``op`` without its leading ReLU, or None if it has none."""
-        # Built per call from the module itself (cheap), never cached: a cached closure would
-        # keep pointing at the original's layers in a copy.deepcopy of the supernet.
-        return preactivated_tail(self.ops[op])
+        return self._tails[op]
 
     def final_batchnorm(self, op: str) -> FinalBatchNorm | None:
         """Candidate ``op`` split before its final BatchNorm, or None if it has none or its
         BatchNorm keeps running statistics (the mixed mode normalizes with batch
         statistics, as every supernet BatchNorm does)."""
-        split = split_final_batchnorm(self.ops[op])
+        split = self._final_bns[op]
         return split if split is not None and split.bn.running_mean is None else None
 
 
@@ -240,6 +243,8 @@ class SuperCell(nn.Module):
             for dst in range(2, n_nodes + 2)
             for src in range(dst)
         )
+        self._pre0 = preactivated_tail(self.preprocess0)
+        self._pre1 = preactivated_tail(self.preprocess1)
 
     def forward(
         self,
@@ -255,8 +260,8 @@ class SuperCell(nn.Module):
         ``relu_s0`` and ``relu_s1`` may pass ``relu(s0)`` and ``relu(s1)`` when the caller
         has them already (the supernet computes each cell output's ReLU once).
         """
-        x0 = self._preprocess(self.preprocess0, s0, relu_s0)
-        x1 = self._preprocess(self.preprocess1, s1, relu_s1)
+        x0 = self._preprocess(self.preprocess0, self._pre0, s0, relu_s0)
+        x1 = self._preprocess(self.preprocess1, self._pre1, s1, relu_s1)
         fmt = torch.channels_last if _is_channels_last(x1) else torch.contiguous_format
         n, _, h, w = x1.shape
         node_shape = (
@@ -319,8 +324,8 @@ class SuperCell(nn.Module):
         ``mixed_sum`` call; ``none`` and, with ``active``, all but the active op of an edge
         are skipped.
         """
-        x0 = self._preprocess(self.preprocess0, s0, relu_s0)
-        x1 = self._preprocess(self.preprocess1, s1, relu_s1)
+        x0 = self._preprocess(self.preprocess0, self._pre0, s0, relu_s0)
+        x1 = self._preprocess(self.preprocess1, self._pre1, s1, relu_s1)
         fmt = torch.channels_last if _is_channels_last(x1) else torch.contiguous_format
         n, _, h, w = x1.shape
         node_shape = (
@@ -384,9 +389,8 @@ class SuperCell(nn.Module):
 
     @staticmethod
     def _preprocess(
-        module: nn.Module, x: torch.Tensor, relu_x: torch.Tensor | None
+        module: nn.Module, tail: Tail | None, x: torch.Tensor, relu_x: torch.Tensor | None
     ) -> torch.Tensor:
-        tail = preactivated_tail(module)
         if tail is None:
             return _dense_grad(module(x))
         return _dense_grad(tail(relu_x if relu_x is not None else torch.relu(x)))

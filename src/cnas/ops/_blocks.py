@@ -6,7 +6,8 @@ release so that its checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -201,25 +202,32 @@ class SubsampledDilatedConv2d(nn.Conv2d):
 Tail = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _run_layers(layers: tuple[Tail, ...], x: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def _sequence(layers: Iterable[Tail]) -> Tail:
+    """Apply ``layers`` in order. A ``functools.partial`` rather than a closure, so that
+    ``copy.deepcopy`` of the owning module copies the layers it refers to (a closure would
+    keep running the original's)."""
+    return functools.partial(_run_layers, tuple(layers))
+
+
 def preactivated_tail(module: nn.Module) -> Tail | None:
     """The part of ``module`` after its leading ReLU, if it starts with one.
 
     Several ops of an edge (and both preprocessing steps of a cell) apply ReLU to the same
     input; the supernet computes that ReLU once per input and runs only the tails. The
-    tails reuse the module's own layers, so parameters and their names are unchanged.
+    tails reuse the module's own layers, so parameters and their names are unchanged,
+    and a deep copy of the owner gets tails over its own layers.
     """
     if isinstance(module, FactorizedReduce):
         return module.forward_preactivated
     seq = getattr(module, "op", module)
     if isinstance(seq, nn.Sequential) and len(seq) > 1 and isinstance(seq[0], nn.ReLU):
-        layers = list(seq)[1:]
-
-        def tail(x: torch.Tensor) -> torch.Tensor:
-            for layer in layers:
-                x = layer(x)
-            return x
-
-        return tail
+        return _sequence(list(seq)[1:])
     return None
 
 
@@ -263,14 +271,13 @@ def split_final_batchnorm(module: nn.Module) -> FinalBatchNorm | None:
     if type(bn) is not nn.BatchNorm2d or bn.affine:
         return None
     preactivated = isinstance(layers[0], nn.ReLU)
-    body_layers = [_lean(m) for m in (layers[1:-1] if preactivated else layers[:-1])]
-
-    def body(x: torch.Tensor) -> torch.Tensor:
-        for layer in body_layers:
-            x = layer(x)
-        return x
-
+    body = _sequence(_lean(m) for m in (layers[1:-1] if preactivated else layers[:-1]))
     return FinalBatchNorm(body, bn, preactivated)
+
+
+def _lean_max_pool(layer: nn.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
+    # cnas.kernels.max_pool2d is looked up per call, so a benchmark can swap it
+    return kernels.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
 
 
 def _lean(layer: nn.Module) -> Tail:
@@ -282,10 +289,5 @@ def _lean(layer: nn.Module) -> Tail:
         and not layer.ceil_mode
         and layer.dilation in (1, (1, 1))
     ):
-        k, s, p = layer.kernel_size, layer.stride, layer.padding
-
-        def pool(x: torch.Tensor) -> torch.Tensor:
-            return kernels.max_pool2d(x, k, s, p)  # looked up per call: swappable
-
-        return pool
+        return functools.partial(_lean_max_pool, layer)
     return layer
