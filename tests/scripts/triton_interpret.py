@@ -14,12 +14,6 @@ import sys
 
 import torch
 
-if os.environ.get("TRITON_INTERPRET") != "1":
-    raise SystemExit("set TRITON_INTERPRET=1 before running this script")
-
-from cnas.kernels import _reference as ref
-from cnas.kernels import _triton as tri
-
 TOLERANCE = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-10, 1e-12)}
 
 
@@ -34,6 +28,12 @@ def close(name: str, a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> No
 
 
 def main() -> None:
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        raise SystemExit("set TRITON_INTERPRET=1 before running this script")
+    # imported here, after the check: Triton reads the variable when it is imported
+    from cnas.kernels import _reference as ref
+    from cnas.kernels import _triton as tri
+
     torch.manual_seed(0)
     cases = [
         ((4, 6, 5, 5), torch.contiguous_format),
