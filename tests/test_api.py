@@ -23,6 +23,7 @@ PUBLIC_MODULES = (
     "cnas.data",
     "cnas.distributed",
     "cnas.genotypes",
+    "cnas.kernels",
     "cnas.models",
     "cnas.ops",
     "cnas.search",

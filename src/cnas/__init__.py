@@ -14,12 +14,14 @@ Examples:
 from . import data as data
 from . import distributed as distributed
 from . import genotypes as genotypes
+from . import kernels as kernels
 from . import models as models
 from . import ops as ops
 from . import search as search
 from . import training as training
 from . import utils as utils
 from . import viz as viz
+from ._arch import ArchParameters as ArchParameters
 from ._errors import GenotypeError as GenotypeError
 from ._genotype import Edge as Edge
 from ._genotype import Genotype as Genotype
@@ -37,10 +39,12 @@ from .search import Searcher as Searcher
 from .search import SearchResult as SearchResult
 from .search import StageResult as StageResult
 from .space import SearchSpace as SearchSpace
+from .supernet import MixedWeights as MixedWeights
 from .supernet import SuperNet as SuperNet
 
 __all__ = [
     "DARTS_OPS",
+    "ArchParameters",
     "Callback",
     "CheckpointError",
     "Controller",
@@ -49,6 +53,7 @@ __all__ = [
     "Edge",
     "Genotype",
     "GenotypeError",
+    "MixedWeights",
     "NetworkCIFAR",
     "NetworkImageNet",
     "SearchResult",
@@ -61,6 +66,7 @@ __all__ = [
     "data",
     "distributed",
     "genotypes",
+    "kernels",
     "models",
     "ops",
     "search",

@@ -163,6 +163,32 @@ def _add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     data.add_argument("--batch-size", "--batch_size", type=_positive_int, default=96)
     data.add_argument("--num-workers", "--num_workers", type=_non_negative_int, default=0)
+    strat = p.add_argument_group("strategy")
+    strat.add_argument(
+        "--strategy",
+        choices=("cnas", "darts", "gdas"),
+        default="cnas",
+        help="cnas (the LSTM controller, the paper's), darts (first-order DARTS on the "
+        "mixed supernet) or gdas (Gumbel one-path sampling); default: cnas",
+    )
+    strat.add_argument(
+        "--alpha-lr",
+        type=float,
+        default=3e-4,
+        help="darts/gdas: Adam learning rate of the architecture parameters (3e-4)",
+    )
+    strat.add_argument(
+        "--alpha-weight-decay",
+        type=float,
+        default=1e-3,
+        help="darts/gdas: weight decay of the architecture parameters (1e-3)",
+    )
+    strat.add_argument(
+        "--tau-max", type=float, default=10.0, help="gdas: temperature at a stage's start (10)"
+    )
+    strat.add_argument(
+        "--tau-min", type=float, default=0.1, help="gdas: temperature at a stage's end (0.1)"
+    )
     cur = p.add_argument_group("curriculum")
     cur.add_argument(
         "--curriculum",
@@ -330,12 +356,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
         layers=args.layers,
         in_channels=info.in_channels,
     )
-    controller = Controller(
-        space,
-        hidden_size=args.hidden_size,
-        temperature=args.temperature,
-        tanh_constant=args.tanh_constant,
-        op_tanh_reduce=args.op_tanh_reduce,
+    controller = (
+        Controller(
+            space,
+            hidden_size=args.hidden_size,
+            temperature=args.temperature,
+            tanh_constant=args.tanh_constant,
+            op_tanh_reduce=args.op_tanh_reduce,
+        )
+        if args.strategy == "cnas"
+        else None
     )
     try:
         searcher = Searcher(
@@ -343,6 +373,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
             controller,
             schedule,
             args.output,
+            strategy=args.strategy,
+            alpha_lr=args.alpha_lr,
+            alpha_weight_decay=args.alpha_weight_decay,
+            tau_max=args.tau_max,
+            tau_min=args.tau_min,
             batch_size=args.batch_size,
             lr=args.lr,
             momentum=args.momentum,

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torch.utils.data.distributed import DistributedSampler
 
 from . import distributed as dist_utils
+from ._arch import ArchParameters, edge_entropy_bound, tau_at
 from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ._genotype import Genotype
 from ._io import atomic_write_text
@@ -26,13 +27,25 @@ from ._metrics import accuracy, batch_totals, summarize
 from ._validation import check_int
 from .controller import Controller, ControllerSample
 from .curriculum import CurriculumSchedule, Stage
-from .supernet import SuperNet
+from .supernet import MixedWeights, SuperNet
 
-__all__ = ["Callback", "CheckpointError", "SearchResult", "Searcher", "StageResult"]
+__all__ = [
+    "STRATEGIES",
+    "ArchParameters",
+    "Callback",
+    "CheckpointError",
+    "SearchResult",
+    "Searcher",
+    "StageResult",
+]
 
 logger = logging.getLogger("cnas")
 
 CHECKPOINT_NAME = "checkpoint.pt"
+
+STRATEGIES = ("cnas", "darts", "gdas")
+"""The search strategies a ``Searcher`` runs: the CNAS controller, or gradient-based
+search of architecture parameters, DARTS (first order) or GDAS."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +127,7 @@ class Callback:
         """Called when stage ``index`` begins."""
 
     def on_epoch_end(self, searcher: Searcher, record: dict[str, Any]) -> None:
-        """Called after each warm-up, supernet or controller epoch, with its metrics."""
+        """Called after each warm-up, supernet, controller or search epoch, with its metrics."""
 
     def on_stage_end(self, searcher: Searcher, result: StageResult) -> None:
         """Called after a stage derived its architecture."""
@@ -124,23 +137,40 @@ class Callback:
 
 
 class Searcher:
-    """Runs a curriculum search: supernet and controller training, stage by stage.
+    """Runs a curriculum search, stage by stage, with the CNAS controller or by gradient.
 
-    Per stage: ``warmup_epochs`` supernet epochs on uniformly sampled architectures, then
-    ``epochs`` rounds of one supernet epoch (architectures sampled by the controller) and
-    one controller epoch (REINFORCE on the validation data, reward = top-1 accuracy of the
-    sampled architecture on a batch minus a moving-average baseline), then a derive step:
-    ``derive_rounds * derive_samples`` architectures sampled and scored on the validation
-    data (never a test set); the best is the stage's genotype.
+    ``strategy="cnas"`` (the paper's): per stage, ``warmup_epochs`` supernet epochs on
+    uniformly sampled architectures, then ``epochs`` rounds of one supernet epoch
+    (architectures sampled by the controller) and one controller epoch (REINFORCE on the
+    validation data, reward = top-1 accuracy of the sampled architecture on a batch minus
+    a moving-average baseline), then a derive step: ``derive_rounds * derive_samples``
+    architectures sampled and scored on the validation data (never a test set); the best
+    is the stage's genotype.
+
+    ``strategy="darts"`` or ``"gdas"``: gradient-based search of architecture parameters
+    (``ArchParameters``, held in ``searcher.alphas``) over the supernet's mixed mode, no
+    controller. Per stage, ``warmup_epochs`` supernet epochs with the architecture frozen
+    (DARTS: equal weights on every allowed op; GDAS: one uniformly drawn op per edge),
+    then ``epochs`` search epochs, each batch one architecture step on a validation batch
+    (Adam on the alphas) followed by one weight step on a training batch, then the DARTS
+    derivation (per node the two strongest incoming edges, ``none`` excluded). DARTS is
+    first order and weights the ops by the softmax of the alphas; GDAS runs one op per
+    edge, drawn by hard Gumbel-softmax with straight-through gradients, with the
+    temperature annealed linearly from ``tau_max`` to ``tau_min`` over each stage's
+    search epochs. Every stage allows the ops and nodes its curriculum stage allows; the
+    ops a stage admits start with neutral logits (``ArchParameters.admit_ops``) and the
+    alphas' optimizer starts afresh.
 
     Everything is checkpointed to ``output_dir`` after every epoch; ``fit`` on a folder that
     holds a checkpoint resumes where it stopped.
 
     Args:
         supernet: The weight-sharing supernet.
-        controller: The controller (kept on the CPU; it is small).
+        controller: The controller (kept on the CPU; it is small); ``None`` for the
+            gradient-based strategies, which do not use one.
         schedule: The curriculum.
         output_dir: Where outputs and checkpoints go.
+        strategy: ``"cnas"``, ``"darts"`` or ``"gdas"`` (see above).
         callbacks: Hooks (see ``Callback``).
         batch_size: Batch size when ``fit`` gets datasets (96 in the paper).
         lr: Supernet SGD learning rate (0.01).
@@ -151,8 +181,13 @@ class Searcher:
         grad_clip: Controller gradient-norm clip (5).
         entropy_coeff: Entropy bonus weight in the controller loss (0.005).
         baseline_decay: Moving-average factor of the reward baseline (0.99).
-        derive_rounds: Derive rounds at the end of a stage (3).
-        derive_samples: Candidates per round (10).
+        alpha_lr: Adam learning rate of the architecture parameters (DARTS: 3e-4).
+        alpha_betas: Adam betas of the architecture parameters (DARTS: (0.5, 0.999)).
+        alpha_weight_decay: L2 penalty on the architecture parameters in use (DARTS: 1e-3).
+        tau_max: GDAS's temperature at the first search epoch of a stage (10).
+        tau_min: GDAS's temperature at the last search epoch of a stage (0.1).
+        derive_rounds: Derive rounds at the end of a stage (3; CNAS only).
+        derive_samples: Candidates per round (10; CNAS only).
         derive_batches: Score candidates on at most this many validation batches (all).
         steps_per_epoch: Stop each epoch after this many batches (all).
         device: Where the supernet runs (default: CUDA when available).
@@ -165,15 +200,20 @@ class Searcher:
         draw: Draw each stage's cells (needs graphviz ``dot``; skipped without it).
         tensorboard: Write TensorBoard events to ``output_dir/tensorboard`` (default: when
             the ``tensorboard`` package is installed).
+
+    Raises:
+        ValueError: an unknown strategy, a controller missing for ``"cnas"`` or given to a
+            gradient-based strategy, parts that do not fit together, or bad settings.
     """
 
     def __init__(
         self,
         supernet: SuperNet,
-        controller: Controller,
+        controller: Controller | None,
         schedule: CurriculumSchedule,
         output_dir: str | Path,
         *,
+        strategy: str = "cnas",
         callbacks: Sequence[Callback] = (),
         batch_size: int = 96,
         lr: float = 0.01,
@@ -184,6 +224,11 @@ class Searcher:
         grad_clip: float | None = 5.0,
         entropy_coeff: float = 0.005,
         baseline_decay: float = 0.99,
+        alpha_lr: float = 3e-4,
+        alpha_betas: tuple[float, float] = (0.5, 0.999),
+        alpha_weight_decay: float = 1e-3,
+        tau_max: float = 10.0,
+        tau_min: float = 0.1,
         derive_rounds: int = 3,
         derive_samples: int = 10,
         derive_batches: int | None = None,
@@ -199,7 +244,19 @@ class Searcher:
     ) -> None:
         if not isinstance(supernet, SuperNet):
             raise TypeError(f"supernet must be a cnas.SuperNet, got {type(supernet).__name__}")
-        if not isinstance(controller, Controller):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
+        if strategy == "cnas" and controller is None:
+            raise ValueError(
+                "strategy 'cnas' needs a cnas.Controller; pass one, or choose a "
+                "gradient-based strategy ('darts', 'gdas') that needs none"
+            )
+        if strategy != "cnas" and controller is not None:
+            raise ValueError(
+                f"strategy {strategy!r} trains architecture parameters, not a controller; "
+                "pass controller=None"
+            )
+        if controller is not None and not isinstance(controller, Controller):
             raise TypeError(
                 f"controller must be a cnas.Controller, got {type(controller).__name__}"
             )
@@ -207,12 +264,14 @@ class Searcher:
             raise TypeError(
                 f"schedule must be a cnas.CurriculumSchedule, got {type(schedule).__name__}"
             )
-        if supernet.space != controller.space:
+        if controller is not None and supernet.space != controller.space:
             raise ValueError(
                 f"the supernet's space {supernet.space} differs from the "
                 f"controller's {controller.space}"
             )
         schedule.validate(supernet.space)
+        if not 0 < tau_min <= tau_max:
+            raise ValueError(f"need 0 < tau_min <= tau_max, got {tau_min} and {tau_max}")
         for name, value in (
             ("batch_size", batch_size),
             ("derive_rounds", derive_rounds),
@@ -225,14 +284,21 @@ class Searcher:
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must be in [0, 1), got {baseline_decay}")
         self.supernet = supernet
-        self.controller = controller.cpu()
+        self.strategy = strategy
+        self.controller = controller.cpu() if controller is not None else None
         self._schedule = schedule
+        self._op_order: tuple[str, ...] = tuple(schedule.op_order or supernet.space.ops)
         self.output_dir = Path(output_dir)
         self.callbacks = list(callbacks)
         self.batch_size = batch_size
         self.entropy_coeff = entropy_coeff
         self.baseline_decay = baseline_decay
         self.grad_clip = grad_clip
+        self.alpha_lr = alpha_lr
+        self.alpha_betas = alpha_betas
+        self.alpha_weight_decay = alpha_weight_decay
+        self.tau_max = tau_max
+        self.tau_min = tau_min
         self.derive_rounds = derive_rounds
         self.derive_samples = derive_samples
         self.derive_batches = derive_batches
@@ -251,7 +317,6 @@ class Searcher:
         )
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.supernet.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
-        self.controller.set_op_order(schedule.op_order or supernet.space.ops)
         self.optimizer = torch.optim.SGD(
             self.supernet.parameters(),
             lr=lr,
@@ -259,9 +324,22 @@ class Searcher:
             weight_decay=weight_decay,
             nesterov=momentum > 0,
         )
-        self.controller_optimizer = torch.optim.Adam(
-            self.controller.parameters(), lr=controller_lr, weight_decay=controller_weight_decay
-        )
+        self.controller_optimizer: torch.optim.Optimizer | None = None
+        if self.controller is not None:
+            self.controller.set_op_order(self._op_order)
+            self.controller_optimizer = torch.optim.Adam(
+                self.controller.parameters(),
+                lr=controller_lr,
+                weight_decay=controller_weight_decay,
+            )
+        self.alphas: ArchParameters | None = None
+        self.alpha_optimizer: torch.optim.Optimizer | None = None
+        if strategy != "cnas":
+            # DARTS initializes the alphas as 1e-3 * N(0, 1); seeded here by the search seed
+            init = torch.Generator().manual_seed(seed)
+            self.alphas = ArchParameters(supernet.space, self._op_order, generator=init)
+            self.alphas.to(self.device)
+            self.alpha_optimizer = self._new_alpha_optimizer()
         self.generator = torch.Generator().manual_seed(seed)
         self.history: list[dict[str, Any]] = []
         self.stage_results: list[StageResult] = []
@@ -284,7 +362,7 @@ class Searcher:
         done = self._stage_index + (1 if self._step else 0)
         if tuple(new.stages[:done]) != tuple(self._schedule.stages[:done]):
             raise ValueError(f"a new schedule must keep the {done} stage(s) already run")
-        if (new.op_order or self.supernet.space.ops) != self.controller.op_names:
+        if tuple(new.op_order or self.supernet.space.ops) != self._op_order:
             raise ValueError("a new schedule must keep the op order")
         self._schedule = new
 
@@ -349,22 +427,28 @@ class Searcher:
     def _plan(self, stage: Stage) -> list[tuple[str, int]]:
         plan = [("warmup", i) for i in range(stage.warmup_epochs)]
         for e in range(stage.epochs):
-            plan += [("supernet", e), ("controller", e)]
+            if self.strategy == "cnas":
+                plan += [("supernet", e), ("controller", e)]
+            else:
+                plan.append(("search", e))
         return [*plan, ("derive", 0)]
 
     def _run(self) -> None:
         while self._stage_index < len(self._schedule.stages) and not self._stop_requested:
             stage = self._schedule.stages[self._stage_index]
-            self.controller.restrict(stage.n_ops, stage.n_nodes)
+            if self.controller is not None:
+                self.controller.restrict(stage.n_ops, stage.n_nodes)
             if self._step == 0:
                 logger.info(
                     "stage %d/%d: %d op(s) %s, %d node(s)",
                     self._stage_index + 1,
                     len(self._schedule.stages),
                     stage.n_ops,
-                    list(self.controller.op_names[: stage.n_ops]),
+                    list(self._op_order[: stage.n_ops]),
                     stage.n_nodes,
                 )
+                if self.alphas is not None:
+                    self._begin_gradient_stage(stage)
                 for cb in self.callbacks:
                     cb.on_stage_start(self, self._stage_index, stage)
             plan = self._plan(stage)
@@ -410,14 +494,19 @@ class Searcher:
         )
 
     def _batches(
-        self, data: Dataset[Any] | DataLoader[Any], key: int, desc: str, limit: int | None
+        self,
+        data: Dataset[Any] | DataLoader[Any],
+        key: int,
+        desc: str,
+        limit: int | None,
+        show: bool = True,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         loader = self._loader(data, key)
         total: int | None = len(loader) if isinstance(loader, Sized) else None
         if limit is not None:
             total = min(total, limit) if total is not None else limit
         bar = None
-        if self.progress and dist_utils.is_main_process():
+        if show and self.progress and dist_utils.is_main_process():
             from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
             bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
@@ -441,7 +530,9 @@ class Searcher:
     def _run_epoch(self, phase: str, epoch: int, stage: Stage) -> dict[str, Any]:
         start = time.perf_counter()
         desc = f"stage {self._stage_index + 1} {phase} {epoch + 1}"
-        if phase == "controller":
+        if self.strategy != "cnas":
+            stats = self._gradient_epoch(desc, stage, epoch, warmup=phase == "warmup")
+        elif phase == "controller":
             stats = self._controller_epoch(desc)
         else:
             stats = self._supernet_epoch(desc, uniform=phase == "warmup")
@@ -468,6 +559,7 @@ class Searcher:
 
     def _architectures(self, uniform: bool) -> Iterator[ControllerSample]:
         """Samples for a supernet epoch, drawn in batches (the controller is fixed here)."""
+        assert self.controller is not None
         while True:
             with torch.no_grad():
                 batch = self.controller.sample_many(64, uniform=uniform, generator=self.generator)
@@ -494,6 +586,8 @@ class Searcher:
         return {**summarize(totals), "entropy": entropy / max(steps, 1)}
 
     def _controller_epoch(self, desc: str) -> dict[str, Any]:
+        assert self.controller is not None
+        assert self.controller_optimizer is not None
         self.supernet.train()
         self.controller.train()
         rewards: list[float] = []
@@ -544,6 +638,108 @@ class Searcher:
     def _policy_loss(self, sample: ControllerSample, reward: float) -> torch.Tensor:
         return -sample.log_prob * reward - self.entropy_coeff * sample.entropy
 
+    # -- gradient-based strategies (DARTS, GDAS) ---------------------------------------------
+
+    def _new_alpha_optimizer(self) -> torch.optim.Optimizer:
+        # Weight decay is added to the loss for the logits in use only (see _arch_step): Adam's
+        # own would also move the logits of ops and nodes the stage does not allow yet.
+        assert self.alphas is not None
+        return torch.optim.Adam(self.alphas.parameters(), lr=self.alpha_lr, betas=self.alpha_betas)
+
+    def _begin_gradient_stage(self, stage: Stage) -> None:
+        """Admit the stage's new ops with neutral logits; the alphas' Adam starts afresh."""
+        assert self.alphas is not None
+        if self._stage_index > 0:
+            previous = self._schedule.stages[self._stage_index - 1].n_ops
+            if stage.n_ops > previous:
+                self.alphas.admit_ops(previous, stage.n_ops)
+        self.alpha_optimizer = self._new_alpha_optimizer()
+
+    def _frozen_weights(self, stage: Stage, warmup: bool, tau: float) -> MixedWeights:
+        """The architecture a weight step trains: no gradient reaches the alphas."""
+        assert self.alphas is not None
+        k, n = stage.n_ops, stage.n_nodes
+        with torch.no_grad():
+            if self.strategy == "darts":
+                return self.alphas.uniform(k, n) if warmup else self.alphas.weights(k, n)
+            if warmup:
+                return self.alphas.sample_uniform(k, n, generator=self.generator)
+            return self.alphas.sample(tau, k, n, generator=self.generator)
+
+    def _arch_step(self, x: torch.Tensor, y: torch.Tensor, stage: Stage, tau: float) -> Any:
+        """One Adam step of the alphas on a validation batch (first order: the supernet's
+        weights are taken as they are). Returns the batch's loss and logits."""
+        assert self.alphas is not None
+        assert self.alpha_optimizer is not None
+        k, n = stage.n_ops, stage.n_nodes
+        weights = (
+            self.alphas.weights(k, n)
+            if self.strategy == "darts"
+            else self.alphas.sample(tau, k, n, generator=self.generator)
+        )
+        logits = self.supernet(x, weights)
+        loss = F.cross_entropy(logits, y)
+        penalty = 0.5 * self.alpha_weight_decay * self.alphas.squared_norm(k, n)
+        params = list(self.alphas.parameters())
+        # autograd.grad with the alphas as inputs: no gradient is computed for the weights
+        grads = torch.autograd.grad(loss + penalty, params)
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        if dist_utils.is_distributed():
+            dist_utils.average_gradients(params)
+        self.alpha_optimizer.step()
+        self.alpha_optimizer.zero_grad(set_to_none=True)
+        return loss.detach(), logits.detach()
+
+    def _gradient_epoch(self, desc: str, stage: Stage, epoch: int, warmup: bool) -> dict[str, Any]:
+        assert self.alphas is not None
+        self.supernet.train()
+        tau = tau_at(epoch, stage.epochs, self.tau_max, self.tau_min)
+        totals = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n (weight steps)
+        val_totals = torch.zeros(4, dtype=torch.float64)  # the same for the arch steps
+        key = self._epoch_key()
+        cycle = 0
+
+        def val_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            nonlocal cycle
+            while True:  # as many validation batches as training batches: cycle if short
+                batches = self._batches(self._val_data, key + 50_000 + cycle, desc, None, False)
+                yielded = False
+                for batch in batches:
+                    yielded = True
+                    yield batch
+                if not yielded:
+                    raise ValueError("the validation data holds no batch")
+                cycle += 1
+
+        val = val_batches()
+        for x, y in self._batches(self._train_data, key, desc, self.steps_per_epoch):
+            if not warmup:
+                xv, yv = next(val)
+                val_loss, val_logits = self._arch_step(xv, yv, stage, tau)
+                val_totals += batch_totals(val_loss, val_logits, yv)
+            logits = self.supernet(x, self._frozen_weights(stage, warmup, tau))
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            if dist_utils.is_distributed():
+                dist_utils.average_gradients(list(self.supernet.parameters()))
+            self.optimizer.step()
+            totals += batch_totals(loss.detach(), logits.detach(), y)
+        stats: dict[str, Any] = summarize(totals)
+        if warmup:
+            stats["entropy"] = edge_entropy_bound(stage.n_ops)  # uniform over the ops
+            return stats
+        val_stats = summarize(val_totals)
+        stats.update(
+            val_loss=val_stats["loss"],
+            val_top1=val_stats["top1"],
+            entropy=self.alphas.entropy(stage.n_ops, stage.n_nodes),
+        )
+        if self.strategy == "gdas":
+            stats["tau"] = tau
+        return stats
+
     # -- derive ------------------------------------------------------------------------------
 
     def evaluate(
@@ -580,6 +776,24 @@ class Searcher:
         return float(totals[0] / max(float(totals[1]), 1.0))
 
     def _derive(self, stage: Stage) -> StageResult:
+        if self.alphas is not None:
+            genotype = self.alphas.derive(stage.n_ops, stage.n_nodes)
+            accuracy_ = self.evaluate(genotype, max_batches=self.derive_batches)
+            logger.info(
+                "stage %d derived (val top-1 %.2f%%): %s",
+                self._stage_index + 1,
+                100 * accuracy_,
+                genotype,
+            )
+            return StageResult(
+                self._stage_index,
+                stage.n_ops,
+                stage.n_nodes,
+                self._op_order[: stage.n_ops],
+                genotype,
+                accuracy_,
+            )
+        assert self.controller is not None
         best: tuple[float, Genotype] | None = None
         with torch.no_grad():
             candidates = self.controller.sample_many(
@@ -597,7 +811,7 @@ class Searcher:
             self._stage_index,
             stage.n_ops,
             stage.n_nodes,
-            self.controller.op_names[: stage.n_ops],
+            self._op_order[: stage.n_ops],
             best[1],
             best[0],
         )
@@ -614,7 +828,12 @@ class Searcher:
                 "num_classes": self.supernet.num_classes,
                 "in_channels": self.supernet.in_channels,
             },
-            "controller": {"hidden_size": self.controller.hidden_size},
+            "strategy": self.strategy,
+            "controller": (
+                {"hidden_size": self.controller.hidden_size}
+                if self.controller is not None
+                else None
+            ),
             "seed": self.seed,
         }
 
@@ -727,16 +946,24 @@ class Searcher:
         state: dict[str, Any] = {
             "config": self._config(),
             "schedule": self._schedule.to_dict(),
-            "op_order": list(self.controller.op_names),
+            "op_order": list(self._op_order),
             "position": {
                 "stage": self._stage_index,
                 "step": self._step,
                 "finished": self._finished,
             },
             "supernet": self.supernet.state_dict(),
-            "controller": self.controller.state_dict(),
+            "controller": self.controller.state_dict() if self.controller is not None else None,
             "optimizer": self.optimizer.state_dict(),
-            "controller_optimizer": self.controller_optimizer.state_dict(),
+            "controller_optimizer": (
+                self.controller_optimizer.state_dict()
+                if self.controller_optimizer is not None
+                else None
+            ),
+            "alphas": self.alphas.state_dict() if self.alphas is not None else None,
+            "alpha_optimizer": (
+                self.alpha_optimizer.state_dict() if self.alpha_optimizer is not None else None
+            ),
             "baseline": self.baseline,
             "history": self.history,
             "stages": [r.to_dict() for r in self.stage_results],
@@ -766,10 +993,20 @@ class Searcher:
             schedule = CurriculumSchedule.from_dict(state["schedule"])
             schedule.validate(self.supernet.space)
             self.supernet.load_state_dict(state["supernet"])
-            self.controller.load_state_dict(state["controller"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.controller_optimizer.load_state_dict(state["controller_optimizer"])
-            self.controller.set_op_order(state["op_order"])
+            if tuple(state["op_order"]) != self._op_order:
+                raise ValueError(
+                    f"it searched with op order {state['op_order']}, this search has "
+                    f"{list(self._op_order)}"
+                )
+            if self.controller is not None and self.controller_optimizer is not None:
+                self.controller.load_state_dict(state["controller"])
+                self.controller_optimizer.load_state_dict(state["controller_optimizer"])
+                self.controller.set_op_order(state["op_order"])
+            if self.alphas is not None:
+                self.alphas.load_state_dict(state["alphas"])
+                self.alpha_optimizer = self._new_alpha_optimizer()
+                self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
             position = state["position"]
             self.generator.set_state(state["rng"]["generator"])
             torch.set_rng_state(state["rng"]["torch"])
@@ -789,7 +1026,9 @@ class Searcher:
     def _broadcast_parameters(self) -> None:
         import torch.distributed as dist
 
-        for module in (self.supernet, self.controller):
+        for module in (self.supernet, self.controller, self.alphas):
+            if module is None:
+                continue
             for tensor in [*module.parameters(), *module.buffers()]:
                 dist.broadcast(tensor.data, src=0)
 

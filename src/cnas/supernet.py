@@ -2,24 +2,142 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
 
+from . import kernels
 from ._genotype import Edge, Genotype
 from ._validation import check_int
 from .ops import FactorizedReduce, ReLUConvBN, get_op
-from .ops._blocks import Tail, preactivated_tail
+from .ops._blocks import FinalBatchNorm, Tail, preactivated_tail, split_final_batchnorm
 from .space import SearchSpace
 
-__all__ = ["SuperNet"]
+__all__ = ["MixedWeights", "SuperNet"]
 
 
 def edge_index(src: int, dst: int) -> int:
     """Position of edge ``src -> dst`` among a cell's candidate edges (ordered by dst, src)."""
     return (dst - 2) * (dst + 1) // 2 + src
+
+
+def edge_count(n_nodes: int) -> int:
+    """Candidate edges of a cell with ``n_nodes`` intermediate nodes: ``n (n + 3) / 2``."""
+    return n_nodes * (n_nodes + 3) // 2
+
+
+def _nodes_for_edges(n_edges: int) -> int | None:
+    """The node count whose cells have ``n_edges`` candidate edges, if there is one."""
+    n = (math.isqrt(9 + 8 * n_edges) - 3) // 2
+    return n if n >= 1 and edge_count(n) == n_edges else None
+
+
+@dataclass(frozen=True, eq=False)
+class MixedWeights:
+    """Per-edge op weights of both cell types: what the supernet's mixed mode runs.
+
+    ``supernet(x, MixedWeights(normal, reduce, ops))`` computes every edge ``src -> dst``
+    as ``sum_j normal[edge_index(src, dst), j] * op_j(x_src)`` over the ops ``ops`` (in
+    reduction cells with ``reduce``), DARTS's weighted ("mixed") supernet. Row ``e`` is
+    the edge ``src -> dst`` with ``e = (dst - 2)(dst + 1) / 2 + src``: edges ordered by
+    destination node, then source node (``0 -> 2, 1 -> 2, 0 -> 3, 1 -> 3, 2 -> 3, ...``).
+    With ``n`` rows-worth of nodes, ``n (n + 3) / 2`` rows: 14 for 4 nodes.
+
+    The weights decide what runs: only the ops in ``ops`` (a curriculum stage's ops; the
+    others get no compute) and only the first ``n_nodes`` nodes (given by the row count;
+    later nodes output zeros, as in a node curriculum's single-path cells). ``none`` is
+    never computed: its weight only scales the others down through a softmax.
+
+    Attributes:
+        normal: ``(n_edges, len(ops))`` weights of the normal cells.
+        reduce: ``(n_edges, len(ops))`` weights of the reduction cells.
+        ops: The op of each weight column, names of the supernet's space.
+        active: ``None`` (every op of every edge runs), or a pair ``(normal, reduce)`` of
+            one column index per edge: each edge then runs only that op, scaled by its
+            weight (GDAS's one path per step; the other columns get no compute).
+
+    Raises:
+        ValueError: mismatched shapes, a row count that fits no node count, duplicate
+            ops, or ``active`` indices out of range.
+
+    Examples:
+        >>> import torch, cnas
+        >>> space = cnas.SearchSpace(["sep_conv_3x3", "skip_connect", "none"], n_nodes=2)
+        >>> net = cnas.SuperNet(space, C=4, num_classes=10, layers=3)
+        >>> w = torch.softmax(torch.zeros(5, 3), dim=-1)      # 2 nodes: 5 edges
+        >>> weights = cnas.MixedWeights(w, w, space.ops)
+        >>> weights.n_nodes
+        2
+        >>> net(torch.randn(2, 3, 8, 8), weights).shape
+        torch.Size([2, 10])
+    """
+
+    normal: torch.Tensor
+    reduce: torch.Tensor
+    ops: tuple[str, ...]
+    active: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+        if len(set(self.ops)) != len(self.ops):
+            raise ValueError(f"MixedWeights: ops lists an op twice: {list(self.ops)}")
+        for name, w in (("normal", self.normal), ("reduce", self.reduce)):
+            if not isinstance(w, torch.Tensor) or w.dim() != 2:
+                raise ValueError(f"MixedWeights: {name} must be a 2-D tensor (edges, ops)")
+            if w.shape[1] != len(self.ops):
+                raise ValueError(
+                    f"MixedWeights: {name} has {w.shape[1]} columns for {len(self.ops)} ops "
+                    f"{list(self.ops)}"
+                )
+        if self.normal.shape != self.reduce.shape:
+            raise ValueError(
+                f"MixedWeights: normal {tuple(self.normal.shape)} and reduce "
+                f"{tuple(self.reduce.shape)} differ in shape"
+            )
+        if _nodes_for_edges(self.normal.shape[0]) is None:
+            valid = ", ".join(f"{edge_count(n)} ({n} nodes)" for n in range(1, 6))
+            raise ValueError(
+                f"MixedWeights: {self.normal.shape[0]} rows fit no cell; a cell with n nodes "
+                f"has n (n + 3) / 2 edges: {valid}, ..."
+            )
+        if self.active is not None:
+            active = tuple(tuple(int(j) for j in cell) for cell in self.active)
+            if len(active) != 2:
+                raise ValueError("MixedWeights: active must be a pair (normal, reduce)")
+            for name, cell in zip(("normal", "reduce"), active, strict=True):
+                if len(cell) != self.normal.shape[0] or not all(
+                    0 <= j < len(self.ops) for j in cell
+                ):
+                    raise ValueError(
+                        f"MixedWeights: active {name} needs one op index in 0..{len(self.ops) - 1} "
+                        f"per edge ({self.normal.shape[0]}), got {list(cell)}"
+                    )
+            object.__setattr__(self, "active", active)
+
+    @property
+    def n_nodes(self) -> int:
+        """The intermediate nodes per cell the weights cover (from the row count)."""
+        n = _nodes_for_edges(self.normal.shape[0])
+        assert n is not None
+        return n
+
+    def cell(self, name: str) -> tuple[torch.Tensor, tuple[int, ...] | None]:
+        """The weights and active indices of the ``"normal"`` or ``"reduce"`` cell."""
+        if name not in ("normal", "reduce"):
+            raise ValueError(f"unknown cell {name!r}; expected 'normal' or 'reduce'")
+        index = 0 if name == "normal" else 1
+        active = None if self.active is None else self.active[index]
+        return (self.normal if index == 0 else self.reduce), active
+
+
+@functools.lru_cache(maxsize=4096)
+def _index_tensor(indices: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor(indices, dtype=torch.long, device=device)
 
 
 def _batch_stats_only(module: nn.Module) -> None:
@@ -53,6 +171,10 @@ class _GradLayout(torch.autograd.Function):
         return grad.contiguous(memory_format=ctx.layout), None
 
 
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def _dense_grad(x: torch.Tensor) -> torch.Tensor:
     if x.requires_grad and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
         return _GradLayout.apply(x, torch.channels_last)  # type: ignore[no-any-return]
@@ -71,7 +193,11 @@ class SuperEdge(nn.Module):
             if spec.pooling:  # as in the original supernet: pooling gets a BatchNorm
                 op = nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
             self.ops[name] = op
+        # deep-copyable (partials and bound methods over the layers, see preactivated_tail)
         self._tails: dict[str, Tail | None] = {n: preactivated_tail(m) for n, m in self.ops.items()}
+        self._final_bns: dict[str, FinalBatchNorm | None] = {
+            n: split_final_batchnorm(m) for n, m in self.ops.items()
+        }
 
     def forward(self, x: torch.Tensor, op: str) -> torch.Tensor:
         """Apply candidate ``op`` to ``x``."""
@@ -80,6 +206,13 @@ class SuperEdge(nn.Module):
     def tail(self, op: str) -> Tail | None:
         """Candidate ``op`` without its leading ReLU, or None if it has none."""
         return self._tails[op]
+
+    def final_batchnorm(self, op: str) -> FinalBatchNorm | None:
+        """Candidate ``op`` split before its final BatchNorm, or None if it has none or its
+        BatchNorm keeps running statistics (the mixed mode normalizes with batch
+        statistics, as every supernet BatchNorm does)."""
+        split = self._final_bns[op]
+        return split if split is not None and split.bn.running_mean is None else None
 
 
 class SuperCell(nn.Module):
@@ -110,7 +243,6 @@ class SuperCell(nn.Module):
             for dst in range(2, n_nodes + 2)
             for src in range(dst)
         )
-
         self._pre0 = preactivated_tail(self.preprocess0)
         self._pre1 = preactivated_tail(self.preprocess1)
 
@@ -130,8 +262,7 @@ class SuperCell(nn.Module):
         """
         x0 = self._preprocess(self.preprocess0, self._pre0, s0, relu_s0)
         x1 = self._preprocess(self.preprocess1, self._pre1, s1, relu_s1)
-        channels_last = x1.dim() == 4 and x1.is_contiguous(memory_format=torch.channels_last)
-        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        fmt = torch.channels_last if _is_channels_last(x1) else torch.contiguous_format
         n, _, h, w = x1.shape
         node_shape = (
             (n, self.C, (h + 1) // 2, (w + 1) // 2) if self.reduction else (n, self.C, h, w)
@@ -174,6 +305,88 @@ class SuperCell(nn.Module):
         out = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
         return out.contiguous(memory_format=fmt)
 
+    def forward_mixed(
+        self,
+        s0: torch.Tensor,
+        s1: torch.Tensor,
+        weights: torch.Tensor,
+        ops: Sequence[str],
+        active: Sequence[int] | None,
+        relu_s0: torch.Tensor | None = None,
+        relu_s1: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Weighted mode: each node sums all candidate ops of all its incoming edges.
+
+        ``weights`` is ``(n_edges, len(ops))`` (see ``MixedWeights``); its row count fixes
+        how many nodes run, later nodes output zeros. Per node, every candidate that ends
+        in an affine-free BatchNorm contributes its pre-BatchNorm output to one
+        ``mixed_bn_sum`` call, the others (identity, ops of plugins) theirs to one
+        ``mixed_sum`` call; ``none`` and, with ``active``, all but the active op of an edge
+        are skipped.
+        """
+        x0 = self._preprocess(self.preprocess0, self._pre0, s0, relu_s0)
+        x1 = self._preprocess(self.preprocess1, self._pre1, s1, relu_s1)
+        fmt = torch.channels_last if _is_channels_last(x1) else torch.contiguous_format
+        n, _, h, w = x1.shape
+        node_shape = (
+            (n, self.C, (h + 1) // 2, (w + 1) // 2) if self.reduction else (n, self.C, h, w)
+        )
+        n_nodes = _nodes_for_edges(weights.shape[0])
+        assert n_nodes is not None
+        assert n_nodes <= self.n_nodes
+        flat = weights.reshape(-1)
+        k = len(ops)
+        states: dict[int, torch.Tensor] = {0: x0, 1: x1}
+        relued: dict[int, torch.Tensor] = {}
+
+        def relu_of(src: int) -> torch.Tensor:
+            r = relued.get(src)
+            if r is None:
+                r = relued[src] = torch.relu(states[src])
+            return r
+
+        def zeros() -> torch.Tensor:
+            return x1.new_zeros(node_shape).contiguous(memory_format=fmt)
+
+        for dst in range(2, n_nodes + 2):
+            normalized: dict[float, tuple[list[torch.Tensor], list[int]]] = {}
+            plain: tuple[list[torch.Tensor], list[int]] = ([], [])
+            for src in range(dst):
+                e = edge_index(src, dst)
+                edge = cast(SuperEdge, self.edges[e])
+                for j in range(k) if active is None else (active[e],):
+                    op = ops[j]
+                    if op == "none":
+                        continue
+                    split = edge.final_batchnorm(op)
+                    if split is not None:
+                        y = split.body(relu_of(src) if split.preactivated else states[src])
+                        group = normalized.setdefault(split.bn.eps, ([], []))
+                    else:
+                        tail = edge.tail(op)
+                        y = tail(relu_of(src)) if tail is not None else edge(states[src], op)
+                        group = plain
+                    group[0].append(y)
+                    group[1].append(e * k + j)
+            node: torch.Tensor | None = None
+            for eps, (ys, idx) in normalized.items():
+                part = kernels.mixed_bn_sum(
+                    ys, flat[_index_tensor(tuple(idx), flat.device)], eps=eps
+                )
+                node = part if node is None else node + part
+            if plain[0]:
+                part = kernels.mixed_sum(
+                    plain[0], flat[_index_tensor(tuple(plain[1]), flat.device)]
+                )
+                node = part if node is None else node + part
+            states[dst] = _dense_grad(node) if node is not None else zeros()
+        chunks = [states[i] for i in range(2, n_nodes + 2)]
+        if n_nodes < self.n_nodes:
+            missing = self.n_nodes - n_nodes
+            chunks.append(torch.cat([zeros()] * missing, dim=1) if missing > 1 else zeros())
+        out = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
+        return out.contiguous(memory_format=fmt)
+
     @staticmethod
     def _preprocess(
         module: nn.Module, tail: Tail | None, x: torch.Tensor, relu_x: torch.Tensor | None
@@ -184,10 +397,13 @@ class SuperCell(nn.Module):
 
 
 class SuperNet(nn.Module):
-    """The weight-sharing supernet of a search space (ENAS-style single path).
+    """The weight-sharing supernet of a search space.
 
-    Every edge ``src -> dst`` of every cell holds one module per op of the space; a
-    forward pass runs only the ops of the given architecture. As in the original
+    Every edge ``src -> dst`` of every cell holds one module per op of the space. Given a
+    ``Genotype``, a forward pass runs only that architecture's ops (ENAS-style single
+    path, what the CNAS controller trains). Given ``MixedWeights``, every edge computes
+    the weighted sum of its candidate ops (DARTS-style mixed mode, for gradient-based
+    search), through the fused ``cnas.kernels`` operators. As in the original
     implementation, every BatchNorm in the cells has ``affine=False`` and pooling ops are
     followed by a BatchNorm; all BatchNorms normalize with batch statistics.
 
@@ -207,6 +423,9 @@ class SuperNet(nn.Module):
         >>> cnas.utils.count_params(net)
         1930618
         >>> net(torch.randn(2, 3, 32, 32), space.sample()).shape
+        torch.Size([2, 10])
+        >>> w = torch.softmax(torch.zeros(14, 8), -1)         # 14 edges x 8 ops
+        >>> net(torch.randn(2, 3, 32, 32), cnas.MixedWeights(w, w, space.ops)).shape
         torch.Size([2, 10])
     """
 
@@ -276,19 +495,54 @@ class SuperNet(nn.Module):
                 f"genotype has {genotype.n_nodes} nodes; the supernet holds {self.space.n_nodes}"
             )
 
-    def forward(self, x: torch.Tensor, genotype: Genotype) -> torch.Tensor:
-        """Logits of architecture ``genotype``, running only its ops.
+    def check_weights(self, weights: MixedWeights) -> None:
+        """Raise ``ValueError`` unless the supernet can run ``weights`` (mixed mode).
+
+        Their ops must be ops of the space and their rows cover at most ``space.n_nodes``
+        nodes.
+        """
+        if not isinstance(weights, MixedWeights):
+            raise TypeError(f"expected cnas.MixedWeights, got {type(weights).__name__}")
+        unknown = [op for op in weights.ops if op not in self.space.ops]
+        if unknown:
+            raise ValueError(
+                f"mixed weights name ops outside the search space: {unknown}; "
+                f"the space has {list(self.space.ops)}"
+            )
+        if weights.n_nodes > self.space.n_nodes:
+            raise ValueError(
+                f"mixed weights cover {weights.n_nodes} nodes ({weights.normal.shape[0]} "
+                f"edges); the supernet holds {self.space.n_nodes}"
+            )
+
+    def forward(self, x: torch.Tensor, arch: Genotype | MixedWeights) -> torch.Tensor:
+        """Logits of an architecture (single path) or of weighted op mixtures (mixed mode).
+
+        Args:
+            x: Input images ``(N, in_channels, H, W)``.
+            arch: A ``Genotype``: run only its ops (single path). Or ``MixedWeights``: run,
+                on every edge, the weighted sum of the ops they name, DARTS-style (see
+                ``MixedWeights`` for the shape and the edge order).
 
         Raises:
-            ValueError: ``genotype`` uses an op outside the space or too many nodes.
+            ValueError: ``arch`` uses an op outside the space or too many nodes.
         """
-        self.check_genotype(genotype)
+        if isinstance(arch, MixedWeights):
+            self.check_weights(arch)
+        else:
+            self.check_genotype(arch)
         s0 = s1 = self.stem(x)
         a0 = a1 = torch.relu(s1)  # each cell starts by applying ReLU to both inputs
         last = len(self.cells) - 1
-        for i, cell in enumerate(self.cells):
-            edges, concat = genotype.cell("reduce" if cell.reduction else "normal")
-            out = cell(s0, s1, edges, concat, a0, a1)
+        for i, module in enumerate(self.cells):
+            cell = cast(SuperCell, module)
+            kind: Literal["normal", "reduce"] = "reduce" if cell.reduction else "normal"
+            if isinstance(arch, MixedWeights):
+                weights, active = arch.cell(kind)
+                out = cell.forward_mixed(s0, s1, weights, arch.ops, active, a0, a1)
+            else:
+                edges, concat = arch.cell(kind)
+                out = cell(s0, s1, edges, concat, a0, a1)
             s0, s1 = s1, out
             a0, a1 = a1, (torch.relu(out) if i < last else out)
         out = self.global_pooling(s1).flatten(1)

@@ -1,6 +1,7 @@
 """A tiny, deterministic search used by the resume and distributed tests.
 
 Usage: python tiny_search.py OUTPUT_DIR [--kill-after-items N] [--rank-file-dir DIR]
+       [--strategy cnas|darts|gdas]
 """
 
 from __future__ import annotations
@@ -38,15 +39,18 @@ class KillAfter(Dataset):  # type: ignore[type-arg]
         return self.base[i]
 
 
-def build(output: str, **searcher_kwargs: Any) -> tuple[cnas.search.Searcher, Any, Any]:
+def build(
+    output: str, strategy: str = "cnas", **searcher_kwargs: Any
+) -> tuple[cnas.search.Searcher, Any, Any]:
     torch.manual_seed(0)
     data = cnas.data.synthetic(num_samples=96, num_classes=4, image_size=8, seed=0)
     train, val = cnas.data.search_split(data, 0.5, seed=0)
     space = cnas.SearchSpace(["sep_conv_3x3", "max_pool_3x3", "skip_connect", "none"], 2)
     schedule = cnas.CurriculumSchedule.grow_ops(space, warmup_epochs=1, epochs_per_stage=1)
     supernet = cnas.SuperNet(space, C=4, num_classes=4, layers=3)
-    controller = cnas.Controller(space, hidden_size=16)
+    controller = cnas.Controller(space, hidden_size=16) if strategy == "cnas" else None
     kwargs: dict[str, Any] = {
+        "strategy": strategy,
         "batch_size": 16,
         "derive_rounds": 1,
         "derive_samples": 3,
@@ -64,16 +68,18 @@ def main() -> None:
     parser.add_argument("output")
     parser.add_argument("--kill-after-items", type=int, default=None)
     parser.add_argument("--rank-file-dir", default=None)
+    parser.add_argument("--strategy", default="cnas")
     args = parser.parse_args()
     distributed.init_from_env("cpu")
-    searcher, train, val = build(args.output)
+    searcher, train, val = build(args.output, args.strategy)
     if args.kill_after_items is not None:
         train = KillAfter(train, args.kill_after_items)
         val = KillAfter(val, args.kill_after_items)
     result = searcher.fit(train, val)
     if args.rank_file_dir:
         digest = hashlib.sha256()
-        for p in searcher.supernet.parameters():
+        parts = [searcher.supernet, searcher.alphas] if searcher.alphas else [searcher.supernet]
+        for p in (p for part in parts for p in part.parameters()):
             digest.update(p.detach().cpu().numpy().tobytes())
         Path(args.rank_file_dir, f"rank{distributed.rank()}.json").write_text(
             json.dumps(

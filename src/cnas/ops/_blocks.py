@@ -6,12 +6,16 @@ release so that its checkpoints load with ``strict=True``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .. import kernels
 
 __all__ = [
     "DilConv",
@@ -157,13 +161,16 @@ class FactorizedReduce(nn.Module):
 
     def forward_preactivated(self, x: torch.Tensor) -> torch.Tensor:
         """``forward`` for an input that already went through ReLU."""
+        return self.bn(self._unnormalized(x))  # type: ignore[no-any-return]
+
+    def _unnormalized(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward_preactivated`` without the final BatchNorm."""
         if x.size(2) % 2 or x.size(3) % 2:
             x = F.pad(x, (x.size(3) % 2, 0, x.size(2) % 2, 0))
         # A 1x1 convolution at stride 2 reads every other pixel: take those pixels first
         # (a quarter of the data) and convolve at stride 1. Same result, less traffic.
         even, odd = _StridedPixels.apply(x, ((0, 0), (1, 1)))
-        out = torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
-        return self.bn(out)  # type: ignore[no-any-return]
+        return torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
 
 
 class _StridedPixels(torch.autograd.Function):
@@ -226,23 +233,92 @@ class SubsampledDilatedConv2d(nn.Conv2d):
 Tail = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _run_layers(layers: tuple[Tail, ...], x: torch.Tensor) -> torch.Tensor:
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def _sequence(layers: Iterable[Tail]) -> Tail:
+    """Apply ``layers`` in order. A ``functools.partial`` rather than a closure, so that
+    ``copy.deepcopy`` of the owning module copies the layers it refers to (a closure would
+    keep running the original's)."""
+    return functools.partial(_run_layers, tuple(layers))
+
+
 def preactivated_tail(module: nn.Module) -> Tail | None:
     """The part of ``module`` after its leading ReLU, if it starts with one.
 
     Several ops of an edge (and both preprocessing steps of a cell) apply ReLU to the same
     input; the supernet computes that ReLU once per input and runs only the tails. The
-    tails reuse the module's own layers, so parameters and their names are unchanged.
+    tails reuse the module's own layers, so parameters and their names are unchanged,
+    and a deep copy of the owner gets tails over its own layers.
     """
     if isinstance(module, FactorizedReduce):
         return module.forward_preactivated
     seq = getattr(module, "op", module)
     if isinstance(seq, nn.Sequential) and len(seq) > 1 and isinstance(seq[0], nn.ReLU):
-        layers = list(seq)[1:]
-
-        def tail(x: torch.Tensor) -> torch.Tensor:
-            for layer in layers:
-                x = layer(x)
-            return x
-
-        return tail
+        return _sequence(list(seq)[1:])
     return None
+
+
+@dataclass(frozen=True)
+class FinalBatchNorm:
+    """A module seen as ``bn(body(x))`` (or ``bn(body(relu(x)))``): its final BatchNorm apart.
+
+    The supernet's mixed mode runs ``body`` of several candidate ops and normalizes and
+    mixes their outputs in one fused kernel (``cnas.kernels.mixed_bn_sum``).
+
+    Attributes:
+        body: Everything before the final BatchNorm (after the leading ReLU when
+            ``preactivated``); it reuses the module's own layers.
+        bn: The final BatchNorm (affine-free).
+        preactivated: Whether ``body`` expects an input that already went through ReLU.
+    """
+
+    body: Tail
+    bn: nn.BatchNorm2d
+    preactivated: bool
+
+
+def split_final_batchnorm(module: nn.Module) -> FinalBatchNorm | None:
+    """``module`` as body and final affine-free BatchNorm, or None if it does not end so.
+
+    Recognized: ``FactorizedReduce`` and modules whose ``op`` (or which themselves) are an
+    ``nn.Sequential`` ending in ``nn.BatchNorm2d(affine=False)`` (the separable, dilated
+    and plain convolutions, and the supernet's pooling + BatchNorm pairs). A leading
+    ReLU is left out of ``body`` so that the supernet can share it between ops. Max
+    pooling in ``body`` runs as ``cnas.kernels.max_pool2d``, which saves no argmax.
+    """
+    if isinstance(module, FactorizedReduce):
+        return (
+            FinalBatchNorm(module._unnormalized, module.bn, True) if not module.bn.affine else None
+        )
+    seq = getattr(module, "op", module)
+    if not isinstance(seq, nn.Sequential) or len(seq) < 2:
+        return None
+    layers = list(seq)
+    bn = layers[-1]
+    if type(bn) is not nn.BatchNorm2d or bn.affine:
+        return None
+    preactivated = isinstance(layers[0], nn.ReLU)
+    body = _sequence(_lean(m) for m in (layers[1:-1] if preactivated else layers[:-1]))
+    return FinalBatchNorm(body, bn, preactivated)
+
+
+def _lean_max_pool(layer: nn.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
+    # cnas.kernels.max_pool2d is looked up per call, so a benchmark can swap it
+    return kernels.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
+
+
+def _lean(layer: nn.Module) -> Tail:
+    """``layer`` itself, or for plain max pooling ``cnas.kernels.max_pool2d`` with its
+    settings (same result; backward recomputes the argmax instead of saving it)."""
+    if (
+        isinstance(layer, nn.MaxPool2d)
+        and not layer.return_indices
+        and not layer.ceil_mode
+        and layer.dilation in (1, (1, 1))
+    ):
+        return functools.partial(_lean_max_pool, layer)
+    return layer
