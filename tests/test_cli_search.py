@@ -145,6 +145,17 @@ def test_bad_flags_are_usage_errors(
         (["--ops", "sep_conv_3x3,sep3x3"], "unknown op 'sep3x3'"),
         (["--n-ops", "9"], "--n-ops 9 is more than the 8 ops given"),
         (["--train-portion", "1.5"], "--train-portion must be between 0 and 1"),
+        (["--tau-max", "5"], "--tau-max applies to --strategy gdas, not --strategy cnas"),
+        (
+            ["--strategy", "darts", "--tau-min", "0.5"],
+            "--tau-min applies to --strategy gdas, not --strategy darts",
+        ),
+        (["--alpha-lr", "1e-3"], "--alpha-lr applies to --strategy darts or gdas"),
+        (
+            ["--strategy", "gdas", "--controller_learning_rate", "1e-3"],
+            "--controller-lr applies to --strategy cnas, not --strategy gdas",
+        ),
+        (["--strategy", "darts", "--derive-rounds", "2"], "--derive-rounds applies to"),
     ],
 )
 def test_bad_values_are_one_line_errors(
@@ -154,6 +165,7 @@ def test_bad_values_are_one_line_errors(
     err = capsys.readouterr().err
     assert message in err
     assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
 
 
 def test_missing_cifar10_is_a_one_line_error(

@@ -174,20 +174,20 @@ def _add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     strat.add_argument(
         "--alpha-lr",
         type=float,
-        default=3e-4,
+        default=None,
         help="darts/gdas: Adam learning rate of the architecture parameters (3e-4)",
     )
     strat.add_argument(
         "--alpha-weight-decay",
         type=float,
-        default=1e-3,
+        default=None,
         help="darts/gdas: weight decay of the architecture parameters (1e-3)",
     )
     strat.add_argument(
-        "--tau-max", type=float, default=10.0, help="gdas: temperature at a stage's start (10)"
+        "--tau-max", type=float, default=None, help="gdas: temperature at a stage's start (10)"
     )
     strat.add_argument(
-        "--tau-min", type=float, default=0.1, help="gdas: temperature at a stage's end (0.1)"
+        "--tau-min", type=float, default=None, help="gdas: temperature at a stage's end (0.1)"
     )
     cur = p.add_argument_group("curriculum")
     cur.add_argument(
@@ -248,8 +248,8 @@ def _add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--hidden-size",
         "--hidden_size",
         type=_positive_int,
-        default=128,
-        help="controller LSTM width (128)",
+        default=None,
+        help="cnas: controller LSTM width (128)",
     )
     space.add_argument("--temperature", type=float, default=None)
     space.add_argument("--tanh-constant", "--tanh_constant", type=float, default=None)
@@ -265,15 +265,50 @@ def _add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     opt.add_argument("--momentum", "--arch_momentum", type=float, default=0.9)
     opt.add_argument("--weight-decay", "--arch_weight_decay", type=float, default=3e-4)
-    opt.add_argument("--controller-lr", "--controller_learning_rate", type=float, default=3e-4)
     opt.add_argument(
-        "--controller-weight-decay", "--controller_weight_decay", type=float, default=5e-4
+        "--controller-lr",
+        "--controller_learning_rate",
+        type=float,
+        default=None,
+        help="cnas: controller Adam learning rate (3e-4)",
     )
-    opt.add_argument("--entropy-coeff", "--entropy_coeff", type=float, default=0.005)
-    opt.add_argument("--grad-clip", "--grad_clip", type=float, default=5.0)
-    opt.add_argument("--baseline-decay", "--baseline_moving_gamma", type=float, default=0.99)
-    opt.add_argument("--derive-rounds", type=_positive_int, default=3)
-    opt.add_argument("--derive-samples", type=_positive_int, default=10)
+    opt.add_argument(
+        "--controller-weight-decay",
+        "--controller_weight_decay",
+        type=float,
+        default=None,
+        help="cnas: controller weight decay (5e-4)",
+    )
+    opt.add_argument(
+        "--entropy-coeff",
+        "--entropy_coeff",
+        type=float,
+        default=None,
+        help="cnas: entropy bonus weight (0.005)",
+    )
+    opt.add_argument(
+        "--grad-clip",
+        "--grad_clip",
+        type=float,
+        default=None,
+        help="cnas: controller gradient-norm clip (5)",
+    )
+    opt.add_argument(
+        "--baseline-decay",
+        "--baseline_moving_gamma",
+        type=float,
+        default=None,
+        help="cnas: moving-average baseline decay (0.99)",
+    )
+    opt.add_argument(
+        "--derive-rounds", type=_positive_int, default=None, help="cnas: derive rounds (3)"
+    )
+    opt.add_argument(
+        "--derive-samples",
+        type=_positive_int,
+        default=None,
+        help="cnas: candidates per derive round (10)",
+    )
     opt.add_argument(
         "--derive-batches",
         type=_positive_int,
@@ -303,6 +338,40 @@ def _add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(func=_cmd_search)
 
 
+# Options that only one search strategy reads: (strategies, default). Giving one to
+# another strategy is a mistake to report, not to ignore.
+_STRATEGY_OPTIONS: dict[str, tuple[tuple[str, ...], object]] = {
+    "alpha_lr": (("darts", "gdas"), 3e-4),
+    "alpha_weight_decay": (("darts", "gdas"), 1e-3),
+    "tau_max": (("gdas",), 10.0),
+    "tau_min": (("gdas",), 0.1),
+    "hidden_size": (("cnas",), 128),
+    "temperature": (("cnas",), None),
+    "tanh_constant": (("cnas",), None),
+    "op_tanh_reduce": (("cnas",), None),
+    "controller_lr": (("cnas",), 3e-4),
+    "controller_weight_decay": (("cnas",), 5e-4),
+    "entropy_coeff": (("cnas",), 0.005),
+    "grad_clip": (("cnas",), 5.0),
+    "baseline_decay": (("cnas",), 0.99),
+    "derive_rounds": (("cnas",), 3),
+    "derive_samples": (("cnas",), 10),
+}
+
+
+def _resolve_strategy_options(args: argparse.Namespace) -> None:
+    """Refuse options of another strategy; fill in the defaults of the chosen one."""
+    for dest, (strategies, default) in _STRATEGY_OPTIONS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+        elif args.strategy not in strategies:
+            flag = "--" + dest.replace("_", "-")
+            raise CLIError(
+                f"{flag} applies to --strategy {' or '.join(strategies)}, "
+                f"not --strategy {args.strategy}"
+            )
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
@@ -316,6 +385,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .space import SearchSpace
     from .supernet import SuperNet
 
+    _resolve_strategy_options(args)
     if not 0.0 < args.train_portion < 1.0:
         raise CLIError(f"--train-portion must be between 0 and 1, got {args.train_portion}")
     ops = [o.strip() for o in args.ops.split(",") if o.strip()] if args.ops else list(DARTS_OPS)
