@@ -28,6 +28,7 @@ __all__ = [
     "check_mixed_bn_inputs",
     "check_mixed_inputs",
     "layout_of",
+    "same_layout",
     "stats_dtype",
 ]
 
@@ -71,6 +72,12 @@ def layout_of(x: torch.Tensor) -> torch.memory_format:
     ):
         return torch.channels_last
     return torch.contiguous_format
+
+
+def same_layout(xs: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.memory_format]:
+    """``xs`` made dense in the layout of the first one, and that layout."""
+    fmt = layout_of(xs[0])
+    return [x.contiguous(memory_format=fmt) for x in xs], fmt
 
 
 def stats_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import torch
 
-from ._ops import LIBRARY, check_mixed_bn_inputs, check_mixed_inputs, layout_of, stats_dtype
+from ._ops import (
+    LIBRARY,
+    check_mixed_bn_inputs,
+    check_mixed_inputs,
+    same_layout,
+    stats_dtype,
+)
 
 __all__ = [
     "max_pool2d",
@@ -27,11 +33,6 @@ __all__ = [
 ]
 
 _aten = torch.ops.aten
-
-
-def _same_layout(xs: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.memory_format]:
-    fmt = layout_of(xs[0])
-    return [x.contiguous(memory_format=fmt) for x in xs], fmt
 
 
 def _scales(w: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
@@ -49,7 +50,7 @@ def mixed_bn_sum(
     eps: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     check_mixed_bn_inputs(ys, w, running_mean, running_var, training)
-    ys, fmt = _same_layout(ys)
+    ys, fmt = same_layout(ys)
     acc = stats_dtype(ys[0].dtype)
     channels = ys[0].shape[1]
     scales = _scales(w, channels, acc)
@@ -88,7 +89,7 @@ def mixed_bn_sum_backward(
     invstd: torch.Tensor,
     training: bool,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    ys, fmt = _same_layout(ys)
+    ys, fmt = same_layout(ys)
     grad = grad.contiguous(memory_format=fmt)
     acc = stats_dtype(ys[0].dtype)
     scales = _scales(w, ys[0].shape[1], acc)
@@ -120,7 +121,7 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
 
 def mixed_sum(xs: list[torch.Tensor], w: torch.Tensor) -> torch.Tensor:
     check_mixed_inputs("mixed_sum", xs, w)
-    xs, fmt = _same_layout(xs)
+    xs, fmt = same_layout(xs)
     acc = stats_dtype(xs[0].dtype)
     wa = w.detach().to(acc)
     if xs[0].dtype == acc:
@@ -137,7 +138,7 @@ def mixed_sum(xs: list[torch.Tensor], w: torch.Tensor) -> torch.Tensor:
 def mixed_sum_backward(
     grad: torch.Tensor, xs: list[torch.Tensor], w: torch.Tensor, w_grad: bool
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
-    xs, fmt = _same_layout(xs)
+    xs, fmt = same_layout(xs)
     grad = grad.contiguous(memory_format=fmt)
     acc = stats_dtype(xs[0].dtype)
     wa = w.detach().to(acc)

@@ -34,7 +34,14 @@ import torch
 import triton
 import triton.language as tl
 
-from ._ops import LIBRARY, check_mixed_bn_inputs, check_mixed_inputs, layout_of, stats_dtype
+from ._ops import (
+    LIBRARY,
+    check_mixed_bn_inputs,
+    check_mixed_inputs,
+    layout_of,
+    same_layout,
+    stats_dtype,
+)
 
 __all__ = [
     "MAX_INPUTS",
@@ -394,8 +401,7 @@ def _slots(tensors: Sequence[torch.Tensor], group: range) -> list[torch.Tensor]:
 
 
 def _prepare(xs: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.memory_format]:
-    fmt = layout_of(xs[0])
-    out = [x.contiguous(memory_format=fmt) for x in xs]
+    out, fmt = same_layout(xs)
     if out[0].numel() >= 2**31:
         raise ValueError(
             f"the Triton kernels address at most 2**31 - 1 elements, got {out[0].numel()}"

@@ -16,8 +16,9 @@ from torch import nn
 from .._genotype import Edge, Genotype
 from .._validation import check_int
 from ..genotypes import resolve
+from ..kernels._ops import layout_of
 from ..ops import FactorizedReduce, ReLUConvBN, get_op
-from ..ops._blocks import Tail, memory_layout, preactivated_tail
+from ..ops._blocks import Tail, preactivated_tail
 
 __all__ = [
     "AuxiliaryHeadCIFAR",
@@ -50,7 +51,7 @@ class _GlobalMean(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        ctx.shape, ctx.layout = x.shape, memory_layout(x)
+        ctx.shape, ctx.layout = x.shape, layout_of(x)
         return x.mean((2, 3))
 
     @staticmethod

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import kernels
+from ..kernels._ops import layout_of
 
 __all__ = [
     "DilConv",
@@ -186,7 +187,7 @@ class _StridedPixels(torch.autograd.Function):
     def forward(
         ctx: Any, x: torch.Tensor, offsets: tuple[tuple[int, int], ...]
     ) -> tuple[torch.Tensor, ...]:
-        layout = memory_layout(x)
+        layout = layout_of(x)
         ctx.shape, ctx.dtype, ctx.layout, ctx.offsets = x.shape, x.dtype, layout, offsets
         return tuple(x[:, :, i::2, j::2].contiguous(memory_format=layout) for i, j in offsets)
 
@@ -200,17 +201,6 @@ class _StridedPixels(torch.autograd.Function):
             if g is not None:
                 grad[:, :, i::2, j::2] = g
         return grad, None
-
-
-def memory_layout(x: torch.Tensor) -> torch.memory_format:
-    """``torch.channels_last`` for a 4-D channels-last tensor, else the contiguous format."""
-    if (
-        x.dim() == 4
-        and not x.is_contiguous()
-        and x.is_contiguous(memory_format=torch.channels_last)
-    ):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 class SubsampledDilatedConv2d(nn.Conv2d):
