@@ -73,32 +73,23 @@ class ArchParameters(nn.Module):
         self.normal = nn.Parameter(init_scale * torch.randn(shape, generator=generator))
         self.reduce = nn.Parameter(init_scale * torch.randn(shape, generator=generator))
 
-    def _block(self, n_ops: int | None, n_nodes: int | None) -> tuple[int, int]:
-        k = self.space.n_ops if n_ops is None else n_ops
-        n = self.space.n_nodes if n_nodes is None else n_nodes
-        if not isinstance(k, int) or not 1 <= k <= self.space.n_ops:
-            raise ValueError(f"n_ops must be in 1..{self.space.n_ops}, got {k!r}")
-        if not isinstance(n, int) or not 1 <= n <= self.space.n_nodes:
-            raise ValueError(f"n_nodes must be in 1..{self.space.n_nodes}, got {n!r}")
-        return k, n
-
     def logits(
         self, n_ops: int | None = None, n_nodes: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(normal, reduce)`` logits of the first ``n_ops`` ops and ``n_nodes`` nodes."""
-        k, n = self._block(n_ops, n_nodes)
+        k, n = self.space._limits(n_ops, n_nodes)
         rows = edge_count(n)
         return self.normal[:rows, :k], self.reduce[:rows, :k]
 
     def weights(self, n_ops: int | None = None, n_nodes: int | None = None) -> MixedWeights:
         """DARTS's mixture: the row-wise softmax of the logits, differentiable."""
-        k, n = self._block(n_ops, n_nodes)
+        k, n = self.space._limits(n_ops, n_nodes)
         normal, reduce = self.logits(k, n)
         return MixedWeights(normal.softmax(-1), reduce.softmax(-1), self.op_names[:k])
 
     def uniform(self, n_ops: int | None = None, n_nodes: int | None = None) -> MixedWeights:
         """Equal weights ``1 / n_ops`` on every op of every edge (no gradient)."""
-        k, n = self._block(n_ops, n_nodes)
+        k, n = self.space._limits(n_ops, n_nodes)
         w = torch.full((edge_count(n), k), 1.0 / k, device=self.normal.device)
         return MixedWeights(w, w, self.op_names[:k])
 
@@ -124,7 +115,7 @@ class ArchParameters(nn.Module):
         """
         if tau <= 0:
             raise ValueError(f"tau must be positive, got {tau}")
-        k, n = self._block(n_ops, n_nodes)
+        k, n = self.space._limits(n_ops, n_nodes)
         hard: list[torch.Tensor] = []
         active: list[tuple[int, ...]] = []
         for logits in self.logits(k, n):
@@ -145,7 +136,7 @@ class ArchParameters(nn.Module):
         generator: torch.Generator | None = None,
     ) -> MixedWeights:
         """One op per edge drawn uniformly, with weight 1 (no gradient): GDAS's warm-up."""
-        k, n = self._block(n_ops, n_nodes)
+        k, n = self.space._limits(n_ops, n_nodes)
         rows = edge_count(n)
         picks = torch.randint(0, k, (2, rows), generator=generator).tolist()
         w = torch.ones(rows, k, device=self.normal.device)
@@ -192,7 +183,7 @@ class ArchParameters(nn.Module):
         each with that op. Ties go to the lower source node and the earlier op. Only when
         ``none`` is the sole allowed op does the genotype use it.
         """
-        k, n = self._block(n_ops, n_nodes)
+        k, n = self.space._limits(n_ops, n_nodes)
         ops = self.op_names[:k]
         candidates = [j for j, op in enumerate(ops) if op != "none"] or [0]
         cells: list[list[tuple[str, int, int]]] = []

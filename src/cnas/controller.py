@@ -143,13 +143,7 @@ class Controller(nn.Module):
 
     def restrict(self, n_ops: int | None = None, n_nodes: int | None = None) -> None:
         """Allow only the first ``n_ops`` ops and ``n_nodes`` nodes (``None``: all)."""
-        k = self.space.n_ops if n_ops is None else n_ops
-        n = self.space.n_nodes if n_nodes is None else n_nodes
-        if not isinstance(k, int) or not 1 <= k <= self.space.n_ops:
-            raise ValueError(f"n_ops must be in 1..{self.space.n_ops}, got {k!r}")
-        if not isinstance(n, int) or not 1 <= n <= self.space.n_nodes:
-            raise ValueError(f"n_nodes must be in 1..{self.space.n_nodes}, got {n!r}")
-        self._n_ops, self._n_nodes = k, n
+        self._n_ops, self._n_nodes = self.space._limits(n_ops, n_nodes)
 
     # -- sampling -------------------------------------------------------------------------
 

@@ -113,13 +113,18 @@ class SearchSpace:
         Raises:
             ValueError: a count below 1 or above this space's.
         """
+        k, n = self._limits(n_ops, n_nodes)
+        return SearchSpace(self._ops[:k], n)
+
+    def _limits(self, n_ops: int | None, n_nodes: int | None) -> tuple[int, int]:
+        """``(n_ops, n_nodes)`` with ``None`` meaning all, checked against this space."""
         k = self.n_ops if n_ops is None else n_ops
         n = self._n_nodes if n_nodes is None else n_nodes
         if not isinstance(k, int) or not 1 <= k <= self.n_ops:
             raise ValueError(f"n_ops must be in 1..{self.n_ops}, got {k!r}")
         if not isinstance(n, int) or not 1 <= n <= self._n_nodes:
             raise ValueError(f"n_nodes must be in 1..{self._n_nodes}, got {n!r}")
-        return SearchSpace(self._ops[:k], n)
+        return k, n
 
     def sample(self, generator: torch.Generator | None = None) -> Genotype:
         """A uniformly random architecture (each edge's input and op drawn uniformly)."""
