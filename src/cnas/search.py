@@ -7,7 +7,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from ._arch import ArchParameters, edge_entropy_bound, tau_at
 from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ._genotype import Genotype
 from ._io import atomic_write_text
+from ._loop import device_batches
 from ._metrics import accuracy, batch_totals, summarize
 from ._validation import check_int
 from .controller import Controller, ControllerSample
@@ -501,28 +502,14 @@ class Searcher:
         limit: int | None,
         show: bool = True,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        loader = self._loader(data, key)
-        total: int | None = len(loader) if isinstance(loader, Sized) else None
-        if limit is not None:
-            total = min(total, limit) if total is not None else limit
-        bar = None
-        if show and self.progress and dist_utils.is_main_process():
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-            bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
-        try:
-            for i, (x, y) in enumerate(loader):
-                if limit is not None and i >= limit:
-                    break
-                x = x.to(self.device, non_blocking=True).contiguous(
-                    memory_format=self.memory_format
-                )
-                yield x, y.to(self.device, non_blocking=True)
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        return device_batches(
+            self._loader(data, key),
+            self.device,
+            self.memory_format,
+            limit=limit,
+            desc=desc,
+            progress=show and self.progress,
+        )
 
     def _epoch_key(self) -> int:
         return self._stage_index * 100_000 + self._step
@@ -565,6 +552,23 @@ class Searcher:
                 batch = self.controller.sample_many(64, uniform=uniform, generator=self.generator)
             yield from batch  # outside no_grad: a suspended generator would leak it
 
+    def _weight_step(
+        self, x: torch.Tensor, y: torch.Tensor, arch: Genotype | MixedWeights
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step of the supernet weights on ``(x, y)`` through ``arch``.
+
+        Gradients are averaged over processes in a distributed search. Returns the loss
+        and the logits.
+        """
+        logits = self.supernet(x, arch)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if dist_utils.is_distributed():
+            dist_utils.average_gradients(list(self.supernet.parameters()))
+        self.optimizer.step()
+        return loss, logits
+
     def _supernet_epoch(self, desc: str, uniform: bool) -> dict[str, Any]:
         self.supernet.train()
         totals = torch.zeros(4, dtype=torch.float64)  # loss*n, top1, top5, n
@@ -573,13 +577,7 @@ class Searcher:
         archs = self._architectures(uniform)
         for x, y in self._batches(self._train_data, self._epoch_key(), desc, self.steps_per_epoch):
             sample = next(archs)
-            logits = self.supernet(x, sample.genotype)
-            loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            if dist_utils.is_distributed():
-                dist_utils.average_gradients(list(self.supernet.parameters()))
-            self.optimizer.step()
+            loss, logits = self._weight_step(x, y, sample.genotype)
             totals += batch_totals(loss, logits, y)
             entropy += sample.entropy.item()
             steps += 1
@@ -718,13 +716,7 @@ class Searcher:
                 xv, yv = next(val)
                 val_loss, val_logits = self._arch_step(xv, yv, stage, tau)
                 val_totals += batch_totals(val_loss, val_logits, yv)
-            logits = self.supernet(x, self._frozen_weights(stage, warmup, tau))
-            loss = F.cross_entropy(logits, y)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            if dist_utils.is_distributed():
-                dist_utils.average_gradients(list(self.supernet.parameters()))
-            self.optimizer.step()
+            loss, logits = self._weight_step(x, y, self._frozen_weights(stage, warmup, tau))
             totals += batch_totals(loss.detach(), logits.detach(), y)
         stats: dict[str, Any] = summarize(totals)
         if warmup:

@@ -20,6 +20,7 @@ from torch.utils.data.distributed import DistributedSampler
 from .. import distributed as dist_utils
 from .._checkpoint import CheckpointError
 from .._io import atomic_path, atomic_write_text
+from .._loop import device_batches
 from .._metrics import accuracy as accuracy
 from .._metrics import batch_totals, summarize
 from .._version import __version__
@@ -169,25 +170,15 @@ class Trainer:
     def _batches(
         self, data: Dataset[Any], epoch: int, shuffle: bool, desc: str, limit: int | None = None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        loader = self._loader(data, epoch, shuffle)
-        bar = None
-        if self.progress and dist_utils.is_main_process():
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-            total = len(loader) if limit is None else min(len(loader), limit)
-            bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
         fmt = torch.channels_last if self.config.channels_last else torch.contiguous_format
-        try:
-            for i, (x, y) in enumerate(loader):
-                if limit is not None and i >= limit:
-                    break
-                x = x.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
-                yield x, y.to(self.device, non_blocking=True)
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+        return device_batches(
+            self._loader(data, epoch, shuffle),
+            self.device,
+            fmt,
+            limit=limit,
+            desc=desc,
+            progress=self.progress,
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.config.precision == "fp32":
