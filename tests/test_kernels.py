@@ -318,7 +318,12 @@ def test_torch_compile_fullgraph_traces_the_ops() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("g++") is None, reason="Inductor on CPU needs a C++ compiler")
-def test_torch_compile_fullgraph_with_inductor() -> None:
+def test_torch_compile_fullgraph_with_inductor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inductor's compiled code (hundreds of MB) goes to the test's own folder, not
+    # to a cache in /tmp that outlives the run.
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     torch._dynamo.reset()
     _compile_matches_eager("inductor")
 
