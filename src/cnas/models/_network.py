@@ -36,9 +36,14 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     """Zero whole samples of ``x`` with probability ``drop_prob`` and rescale the rest."""
     if drop_prob <= 0.0:
         return x
+    return x * _drop_mask(x, drop_prob)
+
+
+def _drop_mask(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Per-sample ``[N, 1, 1, 1]`` multipliers of ``drop_path``: 0 or ``1 / keep``."""
     keep = 1.0 - drop_prob
     mask = torch.empty((x.size(0), 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
-    return x * mask.div_(keep)  # scale the small mask, not the activation
+    return mask.div_(keep)  # scale the small mask, not the activation
 
 
 class _GlobalMean(torch.autograd.Function):
@@ -135,10 +140,13 @@ class Cell(nn.Module):
                 h = tail(r)
             else:
                 h = op(states[edge.src])
-            if apply_drop and droppable:
-                h = drop_path(h, drop_prob)
             prev = states.get(edge.dst)
-            states[edge.dst] = h if prev is None else prev + h
+            if apply_drop and droppable:
+                # drop_path and the sum over the node's edges in one pass: prev + h * mask
+                mask = _drop_mask(h, drop_prob)
+                states[edge.dst] = h * mask if prev is None else torch.addcmul(prev, h, mask)
+            else:
+                states[edge.dst] = h if prev is None else prev + h
         return torch.cat([states[i] for i in self._concat], dim=1)
 
     @staticmethod
