@@ -68,6 +68,7 @@ def build_cnas(args: argparse.Namespace) -> Callable[[], None]:
     import torch
 
     import cnas
+    from cnas.ops._norm import use_gemv_batchnorm
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -75,6 +76,8 @@ def build_cnas(args: argparse.Namespace) -> Callable[[], None]:
     model.drop_path_prob = 0.1
     fmt = torch.contiguous_format if args.no_channels_last else torch.channels_last
     model = model.to(memory_format=fmt)
+    if device.type == "cpu" and not args.no_channels_last:
+        use_gemv_batchnorm(model)  # as the Trainer does on the CPU
     runner: Any = model.forward_with_aux
     if args.compile:
         runner = torch.compile(model.forward_with_aux)

@@ -26,6 +26,7 @@ from .._metrics import batch_totals, summarize
 from .._version import __version__
 from ..models import NetworkCIFAR, NetworkImageNet
 from ..models._pretrained import network_config
+from ..ops._norm import use_gemv_batchnorm
 from ..utils import count_madds, count_params
 from ._recipe import LabelSmoothingCrossEntropy, TrainConfig, learning_rate
 
@@ -113,6 +114,10 @@ class Trainer:
             converted = dist_utils.sync_batchnorm(self.model, self.device)
             assert isinstance(converted, (NetworkCIFAR, NetworkImageNet))
             self.model = converted
+        if self.device.type == "cpu" and config.channels_last:
+            # ATen's channels-last BatchNorm is slow on several CPU threads (see
+            # cnas.ops._norm); plain BatchNorms (not the synchronized ones) switch over.
+            use_gemv_batchnorm(self.model)
         decay: list[nn.Parameter] = []
         no_decay: list[nn.Parameter] = []
         for name, p in self.model.named_parameters():
