@@ -168,3 +168,31 @@ def test_trainer_switches_on_cpu_in_channels_last(tmp_path: Path, channels_last:
     trainer = Trainer(model, config, tmp_path, device="cpu", progress=False)
     kinds = {type(m) for m in trainer.model.modules() if isinstance(m, nn.BatchNorm2d)}
     assert kinds == ({GemvBatchNorm2d} if channels_last else {nn.BatchNorm2d})
+
+
+@pytest.mark.usefixtures("two_threads")
+def test_training_steps_match_plain_batchnorm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
+) -> None:
+    # A few Trainer steps on two threads: the weights equal those of plain nn.BatchNorm2d.
+    data = cnas.data.synthetic(num_samples=48, num_classes=4, image_size=32, seed=0)
+    train = torch.utils.data.Subset(data, range(32))
+    val = torch.utils.data.Subset(data, range(32, 48))
+
+    def run(out: Path) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        config = TrainConfig.preset(
+            "synthetic", init_channels=4, layers=3, epochs=1, batch_size=16, drop_path_prob=0.2
+        )
+        model = cnas.NetworkCIFAR(4, 4, 3, True, "CNAS")
+        trainer = Trainer(model, config, out, device="cpu", progress=False)
+        trainer.fit(train, val)
+        return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    gemv = run(tmp_path / "gemv")
+    assert calls, "the matrix-vector route was not taken"
+    monkeypatch.setattr("cnas.training._trainer.use_gemv_batchnorm", lambda m: m)
+    plain = run(tmp_path / "plain")
+    assert gemv.keys() == plain.keys()
+    for key, value in plain.items():
+        torch.testing.assert_close(gemv[key], value, rtol=1e-4, atol=1e-5, msg=key)
