@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -464,15 +463,9 @@ def test_release_file_with_the_wrong_hash_prefix_is_refused(
 
 
 def test_a_malicious_pickle_from_a_release_url_is_refused(
-    hub: FakeHub, cache: Path, tmp_path: Path
+    hub: FakeHub, cache: Path, tmp_path: Path, write_exploit: Callable[[Path, str], Path]
 ) -> None:
-    marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (os.system, (f"touch {marker}",))
-
-    torch.save({"stem0.0.weight": torch.zeros(1), "payload": Exploit()}, tmp_path / "evil.pth")
+    marker = write_exploit(tmp_path / "evil.pth", "stem0.0.weight")
     url = release_url(hub, (tmp_path / "evil.pth").read_bytes())
     with pytest.raises(WeightsFormatError, match=r"refused.*weights_only=True"):
         cnas.models.cnas_imagenet(weights=release_only(url), cache_dir=cache)

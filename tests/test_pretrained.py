@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,15 +240,9 @@ def test_convert_explains_bad_input_in_one_line(
 
 
 def test_convert_refuses_a_malicious_pickle(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], write_exploit: Callable[[Path, str], Path]
 ) -> None:
-    marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self) -> tuple[Any, ...]:
-            return (os.system, (f"touch {marker}",))
-
-    torch.save({"stem.0.weight": torch.zeros(1), "x": Exploit()}, tmp_path / "evil.pth")
+    marker = write_exploit(tmp_path / "evil.pth", "stem.0.weight")
     assert main(["convert", str(tmp_path / "evil.pth"), str(tmp_path / "out")]) == 2
     assert "weights_only=True" in one_line_error(capsys)
     assert not marker.exists()

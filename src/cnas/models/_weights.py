@@ -14,6 +14,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from ..data._datasets import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+
 if TYPE_CHECKING:
     import torch
 
@@ -64,10 +66,6 @@ CIFAR10_CATEGORIES = (
 )
 """The CIFAR-10 class names, in label order."""
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-_CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
-_CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
 
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
 _HEX = re.compile(r"^[a-f0-9]{64}$")
@@ -360,8 +358,8 @@ class CNAS_ImageNet_Weights(WeightsEnum):  # noqa: N801 (torchvision's naming)
         num_classes=1000,
         input_size=(3, 224, 224),
         resize_size=256,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         metrics={"top1": 75.4, "top5": 92.6},
         num_params=5_318_368,
         madds=576_000_000,
@@ -383,8 +381,8 @@ class CNAS_CIFAR10_Weights(WeightsEnum):  # noqa: N801 (torchvision's naming)
         num_classes=10,
         input_size=(3, 32, 32),
         resize_size=32,
-        mean=_CIFAR10_MEAN,
-        std=_CIFAR10_STD,
+        mean=CIFAR10_MEAN,
+        std=CIFAR10_STD,
         metrics={"top1": 97.40},
         num_params=3_695_374,
         description="the paper's CIFAR-10 recipe (600 epochs, cutout, drop-path 0.2)",
