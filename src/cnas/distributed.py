@@ -15,6 +15,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from .ops._norm import switch_batchnorm
+
 __all__ = [
     "CPUSyncBatchNorm",
     "all_reduce_mean",
@@ -147,10 +149,7 @@ def sync_batchnorm(module: torch.nn.Module, device: torch.device) -> torch.nn.Mo
     """
     if device.type == "cuda":
         return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)  # type: ignore[no-untyped-call, no-any-return]
-    for m in module.modules():
-        if type(m) is torch.nn.BatchNorm2d:
-            m.__class__ = CPUSyncBatchNorm
-    return module
+    return switch_batchnorm(module, CPUSyncBatchNorm)
 
 
 def barrier() -> None:

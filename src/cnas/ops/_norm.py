@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GemvBatchNorm2d", "use_gemv_batchnorm"]
+__all__ = ["GemvBatchNorm2d", "switch_batchnorm", "use_gemv_batchnorm"]
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
@@ -149,14 +149,20 @@ class GemvBatchNorm2d(nn.BatchNorm2d):
         )
 
 
-def use_gemv_batchnorm(module: nn.Module) -> nn.Module:
-    """Switch every plain ``nn.BatchNorm2d`` in ``module`` to ``GemvBatchNorm2d``, in place.
+def switch_batchnorm(module: nn.Module, cls: type[nn.BatchNorm2d]) -> nn.Module:
+    """Switch every plain ``nn.BatchNorm2d`` in ``module`` to ``cls``, in place.
 
-    Parameters, buffers and state-dict keys stay as they are; subclasses of
-    ``nn.BatchNorm2d`` (SyncBatchNorm, CPUSyncBatchNorm, your own) are left alone.
-    Returns ``module``.
+    ``cls`` is a subclass that changes behaviour only, so parameters, buffers and
+    state-dict keys stay as they are; subclasses of ``nn.BatchNorm2d`` already there
+    (SyncBatchNorm, CPUSyncBatchNorm, your own) are left alone. Returns ``module``.
     """
     for m in module.modules():
         if type(m) is nn.BatchNorm2d:
-            m.__class__ = GemvBatchNorm2d
+            m.__class__ = cls
     return module
+
+
+def use_gemv_batchnorm(module: nn.Module) -> nn.Module:
+    """Switch every plain ``nn.BatchNorm2d`` in ``module`` to ``GemvBatchNorm2d``, in place
+    (see ``switch_batchnorm``). Returns ``module``."""
+    return switch_batchnorm(module, GemvBatchNorm2d)
