@@ -67,7 +67,7 @@ def _step(module: nn.Module, x: torch.Tensor, g: torch.Tensor) -> tuple[torch.Te
     [{}, {"affine": False}, {"momentum": None}, {"track_running_stats": False}],
     ids=["affine", "affine-free", "cumulative", "untracked"],
 )
-@pytest.mark.parametrize("shape", [(4, 6, 5, 5), (2, 3, 1, 2), (8, 36, 7, 7)])
+@pytest.mark.parametrize("shape", [(4, 6, 5, 5), (2, 3, 1, 2), (8, 36, 7, 7), (4, 16, 5, 5)])
 def test_equals_batchnorm2d(
     shape: tuple[int, ...], kwargs: dict[str, Any], calls: list[int]
 ) -> None:
@@ -107,6 +107,52 @@ def test_float32_gradients_stay_within_atens_own_error() -> None:
     aten_error = (dx_aten.double() - dx64).abs().max() / scale
     gemv_error = (dx_gemv.double() - dx64).abs().max() / scale
     assert gemv_error < max(4 * aten_error, 1e-6)
+
+
+@pytest.mark.usefixtures("two_threads")
+@pytest.mark.parametrize("offset", [0.0, 50.0, 500.0])
+def test_float32_forward_stays_within_atens_own_error(offset: float) -> None:
+    # 36 channels: the matrix-vector forward. Its variance is two-pass (no cancellation),
+    # so even with |mean| / std = 500 the output and the statistics are as precise as
+    # ATen's float32 kernel's (both against float64).
+    x64 = (torch.randn(16, 36, 16, 16, dtype=torch.float64) + offset).contiguous(memory_format=CL)
+    ref64, _ = _pair(36)
+    ref32, gemv32 = _pair(36, torch.float32)
+    with torch.no_grad():
+        for m in (ref32, gemv32):
+            m.weight.copy_(ref64.weight)
+            m.bias.copy_(ref64.bias)
+    y64 = ref64(x64)
+    for m in (ref32, gemv32):
+        m(x64.float())
+
+    def error(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a.detach().double() - b.detach()).abs().max() / b.detach().abs().max())
+
+    y_aten, y_gemv = ref32(x64.float()), gemv32(x64.float())
+    assert error(y_gemv, y64) <= max(2 * error(y_aten, y64), 1e-6)
+    for name in ("running_mean", "running_var"):
+        want = getattr(ref64, name)
+        aten, gemv = getattr(ref32, name), getattr(gemv32, name)
+        assert error(gemv, want) <= max(2 * error(aten, want), 1e-6), name
+
+
+@pytest.mark.usefixtures("two_threads")
+@pytest.mark.parametrize(("channels", "gemv_forward"), [(36, True), (12, True), (16, False)])
+def test_forward_route_by_channel_count(
+    channels: int, gemv_forward: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    forward = _norm._gemv_forward
+
+    def counting(*args: Any) -> Any:
+        seen.append(1)
+        return forward(*args)
+
+    monkeypatch.setattr(_norm, "_gemv_forward", counting)
+    _, gemv = _pair(channels, torch.float32)
+    gemv(torch.randn(4, channels, 6, 6).contiguous(memory_format=CL))
+    assert len(seen) == (1 if gemv_forward else 0)
 
 
 @pytest.mark.usefixtures("two_threads")
