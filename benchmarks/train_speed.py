@@ -81,7 +81,9 @@ def build_cnas(args: argparse.Namespace) -> Callable[[], None]:
     runner: Any = model.forward_with_aux
     if args.compile:
         runner = torch.compile(model.forward_with_aux)
-    opt = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    opt = torch.optim.SGD(  # fused, as the Trainer's
+        model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4, fused=True
+    )
     x = torch.randn(args.batch_size, 3, 32, 32, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     dtype = {"bf16": torch.bfloat16, "fp32": None}[args.precision]
