@@ -143,13 +143,13 @@ def test_forward_route_by_channel_count(
     channels: int, gemv_forward: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[int] = []
-    forward = _norm._gemv_forward
+    forward = _norm._gemv_batch_norm
 
     def counting(*args: Any) -> Any:
         seen.append(1)
         return forward(*args)
 
-    monkeypatch.setattr(_norm, "_gemv_forward", counting)
+    monkeypatch.setattr(_norm, "_gemv_batch_norm", counting)
     _, gemv = _pair(channels, torch.float32)
     gemv(torch.randn(4, channels, 6, 6).contiguous(memory_format=CL))
     assert len(seen) == (1 if gemv_forward else 0)

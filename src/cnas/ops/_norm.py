@@ -37,13 +37,14 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
 
 # ATen's channels-last forward kernel runs well when the channel count is a multiple of
 # 8 and 1.5-3x slower per value otherwise (torch 2.14, AVX-512, 2 threads: 2.4 ms for
-# [32, 36, 32, 32] against 0.9 ms for 40 or 48 channels); other counts take _gemv_forward.
+# [32, 36, 32, 32] against 0.9 ms for 40 or 48 channels); other counts take
+# _gemv_batch_norm.
 _ATEN_CHANNEL_MULTIPLE = 8
 
 
 class _GemvBatchNormFn(torch.autograd.Function):
     """Training-mode batch normalization of a channels-last tensor (which also updates the
-    running statistics): ATen's forward or ``_gemv_forward``, a matrix-vector backward."""
+    running statistics): ATen's forward or ``_gemv_batch_norm``, a matrix-vector backward."""
 
     @staticmethod
     def forward(
@@ -61,12 +62,9 @@ class _GemvBatchNormFn(torch.autograd.Function):
                 x, weight, bias, running_mean, running_var, True, momentum, eps
             )
         else:
-            y, mean, var, invstd = _gemv_forward(x, weight, bias, eps)
-            m = x.numel() // x.shape[1]
-            if running_mean is not None:
-                running_mean.lerp_(mean.to(running_mean.dtype), momentum)
-            if running_var is not None:  # as ATen: the unbiased variance
-                running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
+            y, mean, invstd = _gemv_batch_norm(
+                x, weight, bias, running_mean, running_var, momentum, eps
+            )
         ctx.save_for_backward(x, weight, bias, mean, invstd)
         ctx.eps = eps
         return y
@@ -102,11 +100,18 @@ class _GemvBatchNormFn(torch.autograd.Function):
         return dx, dw, db, None, None, None, None
 
 
-def _gemv_forward(
-    x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Batch normalization of a channels-last ``x``, its statistics from matrix-vector
-    products: ``(y, mean, biased var, invstd)``.
+def _gemv_batch_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    momentum: float,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``torch.native_batch_norm`` in training for a channels-last ``x``, its statistics
+    from matrix-vector products: ``(y, mean, invstd)``; the running statistics are updated
+    as ATen does (the unbiased variance).
 
     Two passes as ATen's kernel (the mean, then the squared deviations from it), so no
     cancellation; ``(x - mean)²`` is one elementwise kernel (``mse_loss``).
@@ -123,7 +128,11 @@ def _gemv_forward(
     del sq
     y = torch.empty_like(x, memory_format=torch.channels_last)
     torch.addcmul(shift, x2, scale, out=_rows(y))  # a view of y: written straight into it
-    return y, mean, var, invstd
+    if running_mean is not None:
+        running_mean.lerp_(mean.to(running_mean.dtype), momentum)
+    if running_var is not None:
+        running_var.lerp_((var * (m / (m - 1))).to(running_var.dtype), momentum)
+    return y, mean, invstd
 
 
 def _differentiable_grads(
@@ -160,11 +169,12 @@ def _takes_gemv_route(x: torch.Tensor) -> bool:
 
 
 class GemvBatchNorm2d(nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` whose CPU training steps on channels-last tensors run their
-    backward pass as matrix-vector products (see the module docstring for when, and why).
+    """``nn.BatchNorm2d`` whose CPU training steps on channels-last tensors reduce with
+    matrix-vector products: the backward pass, and the forward pass for channel counts
+    that are not a multiple of 8 (see the module docstring for when, and why).
 
-    Same parameters, buffers, state-dict keys, forward pass and running statistics as
-    ``nn.BatchNorm2d``; the same gradients to float rounding.
+    Same parameters, buffers and state-dict keys as ``nn.BatchNorm2d``; the same outputs,
+    running statistics and gradients to float rounding.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

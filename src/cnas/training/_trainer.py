@@ -68,7 +68,7 @@ class Trainer:
     ``DistributedDataParallel`` with synchronized BatchNorm, data are sharded per rank,
     metrics are reduced over ranks and only rank 0 writes. On the CPU in channels-last,
     the model's plain BatchNorms become ``GemvBatchNorm2d`` in place (same parameters,
-    state-dict keys and results; a faster backward on several threads).
+    state-dict keys and results; faster on several threads).
 
     Outputs in ``output_dir``: ``metrics.jsonl`` (one line per epoch), ``last.pt`` and
     ``best.pt`` (complete training state, written atomically), and at the end
