@@ -47,8 +47,7 @@ def _models_table() -> list[str]:
         "| model | network | genotype | parameters | pretrained weights |",
         "| --- | --- | --- | ---: | --- |",
     ]
-    for name in sorted(_REGISTRY):
-        spec = _REGISTRY[name]
+    for name, spec in _REGISTRY.items():
         if not spec.builder.__module__.startswith("cnas."):
             continue  # only cnas's own builders
         with torch.device("meta"):  # shapes only: nothing allocated, nothing initialized
@@ -90,8 +89,8 @@ def _weights_table() -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     enums: list[type[WeightsEnum]] = []
-    for name in sorted(_REGISTRY):
-        enum = _REGISTRY[name].weights
+    for _, spec in _REGISTRY.items():
+        enum = spec.weights
         if enum is not None and enum not in enums and enum.__module__.startswith("cnas."):
             enums.append(enum)
     for enum in enums:

@@ -583,7 +583,7 @@ def _known_weights(path: Path) -> WeightsEnum | None:
     from ._registry import _REGISTRY
 
     digest: str | None = None
-    for spec in list(_REGISTRY.values()):
+    for _, spec in _REGISTRY.items():
         for member in spec.weights or ():
             for source in member.sources:
                 if isinstance(source, UrlSource) and source.filename == path.name:
@@ -612,7 +612,7 @@ def find_weights(name: str) -> WeightsEnum:
     from ._registry import _REGISTRY
 
     known: dict[str, WeightsEnum] = {}
-    for spec in list(_REGISTRY.values()):
+    for _, spec in _REGISTRY.items():
         if spec.weights is not None:
             for key, member in spec.weights.__members__.items():
                 known[f"{spec.weights.__name__}.{key}"] = member

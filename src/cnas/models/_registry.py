@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
-import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from torch import nn
 
-from .._errors import UnknownNameError, close_matches
+from .._errors import UnknownNameError
+from .._registry import Registry
 
 if TYPE_CHECKING:
     from ._weights import WeightsEnum
@@ -29,7 +27,6 @@ __all__ = [
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
 
-_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 HF_HUB_PREFIX = "hf-hub:"
 
 
@@ -54,8 +51,15 @@ class ModelSpec:
     weights: type[WeightsEnum] | None = None
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
-_LOCK = threading.Lock()
+_REGISTRY: Registry[ModelSpec] = Registry(
+    "model",
+    error=UnknownModelError,
+    name_rule=(
+        r"^[a-z_][a-z0-9_]*$",
+        "use lower-case letters, digits and underscores, not starting with a digit",
+    ),
+    owner=lambda spec: spec.builder.__module__,
+)
 
 
 @overload
@@ -104,19 +108,13 @@ def register_model(
         if not callable(fn):
             raise TypeError(f"register_model: expected a function, got {type(fn).__name__}")
         key = name if name is not None else getattr(fn, "__name__", "")
-        if not isinstance(key, str) or not _NAME_RE.match(key):
+        if key in _REGISTRY:  # models are never replaced silently: unregister first
             raise ValueError(
-                f"invalid model name {key!r}: use lower-case letters, digits and "
-                "underscores, not starting with a digit"
+                f"model {key!r} is already registered (by "
+                f"{_REGISTRY.get(key).builder.__module__}); pick another name or "
+                "unregister_model() it first"
             )
-        with _LOCK:
-            if key in _REGISTRY:
-                raise ValueError(
-                    f"model {key!r} is already registered (by "
-                    f"{_REGISTRY[key].builder.__module__}); pick another name or "
-                    "unregister_model() it first"
-                )
-            _REGISTRY[key] = ModelSpec(name=key, builder=fn, weights=weights)
+        _REGISTRY.add(key, ModelSpec(name=key, builder=fn, weights=weights))
         return fn
 
     if builder is not None:
@@ -130,17 +128,11 @@ def unregister_model(name: str) -> None:
     Raises:
         UnknownModelError: ``name`` is not registered.
     """
-    with _LOCK:
-        if name not in _REGISTRY:
-            raise UnknownModelError(f"cannot unregister unknown model {name!r}")
-        del _REGISTRY[name]
+    _REGISTRY.remove(name)
 
 
 def _spec(name: str) -> ModelSpec:
-    spec = _REGISTRY.get(name) if isinstance(name, str) else None
-    if spec is None:
-        raise UnknownModelError(f"unknown model {name!r}{close_matches(str(name), _REGISTRY)}")
-    return spec
+    return _REGISTRY.get(name)
 
 
 def list_models(pattern: str | None = None, *, with_weights: bool = False) -> list[str]:
@@ -155,11 +147,9 @@ def list_models(pattern: str | None = None, *, with_weights: bool = False) -> li
         >>> cnas.models.list_models("cnas_*")
         ['cnas_cifar10', 'cnas_imagenet']
     """
-    names = sorted(_REGISTRY)
-    if pattern is not None:
-        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    names = _REGISTRY.names(pattern)
     if with_weights:
-        names = [n for n in names if _REGISTRY[n].weights is not None]
+        names = [n for n in names if _REGISTRY.get(n).weights is not None]
     return names
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 
 from torch import nn
 
-from .._errors import UnknownNameError, close_matches
+from .._errors import UnknownNameError
+from .._registry import Registry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -25,16 +22,12 @@ __all__ = [
     "unregister_op",
 ]
 
-logger = logging.getLogger("cnas")
-
 ENTRY_POINT_GROUP = "cnas.ops"
 """Entry-point group through which installed packages contribute ops."""
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 """``factory(C, stride, affine) -> nn.Module``: an op mapping ``C`` channels to ``C`` channels,
 downsampling by ``stride``; ``affine`` says whether its BatchNorms learn scale and shift."""
-
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class UnknownOpError(UnknownNameError):
@@ -66,10 +59,20 @@ class OpSpec:
         return self.factory(C, stride, affine)
 
 
-_REGISTRY: dict[str, OpSpec] = {}
-_LOCK = threading.RLock()
-_plugins_loaded = False
-_plugin_errors: dict[str, str] = {}
+def _from_entry_point(name: str, factory: object, dist: str) -> OpSpec:
+    if not callable(factory):
+        raise TypeError(f"op {name!r}: factory must be callable, got {type(factory).__name__}")
+    pooling = bool(getattr(factory, "cnas_pooling", False))
+    return OpSpec(name=name, factory=factory, pooling=pooling, source=dist)
+
+
+_REGISTRY: Registry[OpSpec] = Registry(
+    "op",
+    error=UnknownOpError,
+    entry_point_group=ENTRY_POINT_GROUP,
+    from_entry_point=_from_entry_point,
+    owner=lambda spec: spec.source,
+)
 
 
 def register_op(
@@ -98,23 +101,13 @@ def register_op(
         True
         >>> cnas.ops.unregister_op("doc_identity")
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(
-            f"invalid op name {name!r}: use letters, digits and underscores, "
-            "not starting with a digit"
-        )
+    _REGISTRY.check_name(name)
 
     def decorator(factory: OpFactory) -> OpFactory:
         if not callable(factory):
             raise TypeError(f"op {name!r}: factory must be callable, got {type(factory).__name__}")
-        with _LOCK:
-            existing = _REGISTRY.get(name)
-            if existing is not None and not override:
-                raise ValueError(
-                    f"op {name!r} is already registered (by {existing.source}); "
-                    "pick another name or pass override=True"
-                )
-            _REGISTRY[name] = OpSpec(name=name, factory=factory, pooling=pooling, source=source)
+        spec = OpSpec(name=name, factory=factory, pooling=pooling, source=source)
+        _REGISTRY.add(name, spec, override=override)
         return factory
 
     return decorator
@@ -126,36 +119,7 @@ def unregister_op(name: str) -> None:
     Raises:
         UnknownOpError: ``name`` is not registered.
     """
-    with _LOCK:
-        if name not in _REGISTRY:
-            raise UnknownOpError(f"cannot unregister unknown op {name!r}")
-        del _REGISTRY[name]
-
-
-def _load_plugins() -> None:
-    """Register the ops that installed packages declare in the ``cnas.ops`` group, once."""
-    global _plugins_loaded
-    with _LOCK:
-        if _plugins_loaded:
-            return
-        _plugins_loaded = True
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist is not None else ep.value
-            if ep.name in _REGISTRY:
-                logger.warning(
-                    "op %r from plugin %s ignored: the name is already registered by %s",
-                    ep.name,
-                    dist,
-                    _REGISTRY[ep.name].source,
-                )
-                continue
-            try:
-                factory = ep.load()
-                pooling = bool(getattr(factory, "cnas_pooling", False))
-                register_op(ep.name, pooling=pooling, source=dist)(factory)
-            except Exception as exc:  # a broken plugin must not break cnas
-                _plugin_errors[ep.name] = f"{dist} ({ep.value}): {type(exc).__name__}: {exc}"
-                logger.warning("could not load op %r from plugin %s: %s", ep.name, dist, exc)
+    _REGISTRY.remove(name)
 
 
 def get_op(name: str) -> OpSpec:
@@ -164,18 +128,11 @@ def get_op(name: str) -> OpSpec:
     Raises:
         UnknownOpError: ``name`` is not registered; the message suggests close matches.
     """
-    _load_plugins()
-    spec = _REGISTRY.get(name) if isinstance(name, str) else None
-    if spec is not None:
-        return spec
-    if isinstance(name, str) and name in _plugin_errors:
-        raise UnknownOpError(f"op {name!r} failed to load from its plugin: {_plugin_errors[name]}")
-    raise UnknownOpError(f"unknown op {name!r}{close_matches(str(name), _REGISTRY)}")
+    return _REGISTRY.get(name)
 
 
 def is_registered(name: str) -> bool:
     """Whether ``name`` is a registered op (plugins included)."""
-    _load_plugins()
     return name in _REGISTRY
 
 
@@ -187,10 +144,4 @@ def list_ops(pattern: str | None = None) -> list[str]:
         >>> cnas.ops.list_ops("sep_conv_*")
         ['sep_conv_3x3', 'sep_conv_5x5', 'sep_conv_7x7']
     """
-    import fnmatch
-
-    _load_plugins()
-    names = sorted(_REGISTRY)
-    if pattern is not None:
-        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-    return names
+    return _REGISTRY.names(pattern)
