@@ -88,10 +88,22 @@ def test_equals_batchnorm2d(
     assert len(calls) == 3
 
 
+EPS32 = torch.finfo(torch.float32).eps
+
+
+def _float32_bound(offset: float) -> float:
+    """What float32 arithmetic allows for data with |mean| / std = ``offset``: a few
+    epsilons, scaled by the offset. It does not depend on how a machine's kernels order
+    their sums (ATen's channels-last kernel is 2-7x more precise than the BLAS route on
+    AVX2 and less precise on AVX-512), and a one-pass ``E[x²] - mean²`` variance, whose
+    error grows with ``offset²`` (3e-4 at offset 50), exceeds it."""
+    return 16 * EPS32 * (1 + offset)
+
+
 @pytest.mark.usefixtures("two_threads")
-def test_float32_gradients_stay_within_atens_own_error() -> None:
+def test_float32_gradients_stay_within_float32_precision() -> None:
     # One pass over x for sum(g * (x - mean)): with |mean| / std = 50 the error must
-    # stay of the order of ATen's float32 kernel's (both against float64).
+    # stay within float32 precision for such data (against float64), as ATen's does.
     x64 = (torch.randn(16, 36, 16, 16, dtype=torch.float64) + 50).contiguous(memory_format=CL)
     g64 = torch.randn_like(x64)
     ref64, _ = _pair(36)
@@ -106,15 +118,16 @@ def test_float32_gradients_stay_within_atens_own_error() -> None:
     scale = dx64.abs().max()
     aten_error = (dx_aten.double() - dx64).abs().max() / scale
     gemv_error = (dx_gemv.double() - dx64).abs().max() / scale
-    assert gemv_error < max(4 * aten_error, 1e-6)
+    assert aten_error < _float32_bound(50)  # the bound is one ATen's kernel meets too
+    assert gemv_error < _float32_bound(50)
 
 
 @pytest.mark.usefixtures("two_threads")
 @pytest.mark.parametrize("offset", [0.0, 50.0, 500.0])
-def test_float32_forward_stays_within_atens_own_error(offset: float) -> None:
+def test_float32_forward_stays_within_float32_precision(offset: float) -> None:
     # 36 channels: the matrix-vector forward. Its variance is two-pass (no cancellation),
-    # so even with |mean| / std = 500 the output and the statistics are as precise as
-    # ATen's float32 kernel's (both against float64).
+    # so even with |mean| / std = 500 the output and the statistics stay within float32
+    # precision for such data (against float64), as ATen's float32 kernel's do.
     x64 = (torch.randn(16, 36, 16, 16, dtype=torch.float64) + offset).contiguous(memory_format=CL)
     ref64, _ = _pair(36)
     ref32, gemv32 = _pair(36, torch.float32)
@@ -122,6 +135,7 @@ def test_float32_forward_stays_within_atens_own_error(offset: float) -> None:
         for m in (ref32, gemv32):
             m.weight.copy_(ref64.weight)
             m.bias.copy_(ref64.bias)
+    ref64(x64)  # a first step, as the float32 modules take (running statistics)
     y64 = ref64(x64)
     for m in (ref32, gemv32):
         m(x64.float())
@@ -130,11 +144,14 @@ def test_float32_forward_stays_within_atens_own_error(offset: float) -> None:
         return float((a.detach().double() - b.detach()).abs().max() / b.detach().abs().max())
 
     y_aten, y_gemv = ref32(x64.float()), gemv32(x64.float())
-    assert error(y_gemv, y64) <= max(2 * error(y_aten, y64), 1e-6)
+    bound = _float32_bound(offset)
+    assert error(y_aten, y64) <= bound
+    assert error(y_gemv, y64) <= bound
     for name in ("running_mean", "running_var"):
         want = getattr(ref64, name)
         aten, gemv = getattr(ref32, name), getattr(gemv32, name)
-        assert error(gemv, want) <= max(2 * error(aten, want), 1e-6), name
+        assert error(aten, want) <= bound, name
+        assert error(gemv, want) <= bound, name
 
 
 @pytest.mark.usefixtures("two_threads")
@@ -220,7 +237,11 @@ def test_trainer_switches_on_cpu_in_channels_last(tmp_path: Path, channels_last:
 def test_training_steps_match_plain_batchnorm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: list[int]
 ) -> None:
-    # A few Trainer steps on two threads: the weights equal those of plain nn.BatchNorm2d.
+    # A few Trainer steps on two threads: the weights equal those of plain nn.BatchNorm2d
+    # up to float32 rounding, which two SGD steps through ReLUs and max-pools amplify.
+    # How much, depends on the machine: the yardstick is how far plain BatchNorm itself
+    # moves when only the thread count changes (3.6e-4 seen on an AVX2 CPU; the route
+    # differed by 3.1e-4 there). A wrong formula moves the weights by far more.
     data = cnas.data.synthetic(num_samples=48, num_classes=4, image_size=32, seed=0)
     train = torch.utils.data.Subset(data, range(32))
     val = torch.utils.data.Subset(data, range(32, 48))
@@ -235,10 +256,15 @@ def test_training_steps_match_plain_batchnorm(
         trainer.fit(train, val)
         return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
+    def distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+        return max(float((a[k].double() - b[k].double()).abs().max()) for k in b)
+
     gemv = run(tmp_path / "gemv")
     assert calls, "the matrix-vector route was not taken"
     monkeypatch.setattr("cnas.training._trainer.use_gemv_batchnorm", lambda m: m)
     plain = run(tmp_path / "plain")
+    torch.set_num_threads(1)
+    plain_one_thread = run(tmp_path / "plain-1")
     assert gemv.keys() == plain.keys()
-    for key, value in plain.items():
-        torch.testing.assert_close(gemv[key], value, rtol=1e-4, atol=1e-5, msg=key)
+    noise = distance(plain_one_thread, plain)
+    assert distance(gemv, plain) <= 4 * max(noise, 1e-5)
