@@ -415,6 +415,10 @@ class SuperNet(nn.Module):
             ``2 * layers // 3``.
         in_channels: Input image channels.
         stem_multiplier: The stem outputs ``stem_multiplier * C`` channels.
+        channels_last: Keep the weights, and run every input, in channels-last memory
+            format: the fast layout of the CPU and GPU convolution kernels. Inputs in
+            another layout are converted, so ``supernet(x, genotype)`` on an NCHW tensor
+            runs as fast as inside the ``Searcher``. The outputs are the same either way.
 
     Examples:
         >>> import torch, cnas
@@ -438,6 +442,7 @@ class SuperNet(nn.Module):
         *,
         in_channels: int = 3,
         stem_multiplier: int = 3,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -476,6 +481,19 @@ class SuperNet(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
         _batch_stats_only(self)
+        self._channels_last = False
+        self.channels_last = channels_last
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether weights and inputs use channels-last memory format; assign to switch."""
+        return self._channels_last
+
+    @channels_last.setter
+    def channels_last(self, value: bool) -> None:
+        fmt = torch.channels_last if value else torch.contiguous_format
+        self.to(memory_format=fmt)
+        self._channels_last = bool(value)
 
     def check_genotype(self, genotype: Genotype) -> None:
         """Raise ``ValueError`` unless the supernet can run ``genotype``.
@@ -531,6 +549,8 @@ class SuperNet(nn.Module):
             self.check_weights(arch)
         else:
             self.check_genotype(arch)
+        if self._channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         s0 = s1 = self.stem(x)
         a0 = a1 = torch.relu(s1)  # each cell starts by applying ReLU to both inputs
         last = len(self.cells) - 1

@@ -1,7 +1,7 @@
-"""A tiny, deterministic search used by the resume and distributed tests.
+"""A tiny, deterministic search on the embedded digits, used by the search tests.
 
 Usage: python tiny_search.py OUTPUT_DIR [--kill-after-items N] [--rank-file-dir DIR]
-       [--strategy cnas|darts|gdas]
+       [--strategy cnas|darts|gdas|random|evolution]
 """
 
 from __future__ import annotations
@@ -39,27 +39,43 @@ class KillAfter(Dataset):  # type: ignore[type-arg]
         return self.base[i]
 
 
+def make_strategy(strategy: str, space: cnas.SearchSpace, **settings: Any) -> Any:
+    """The strategy of the tiny search: small derive budgets, a small controller."""
+    if strategy == "cnas":
+        defaults: dict[str, Any] = {"derive_rounds": 1, "derive_samples": 3}
+        return cnas.search.Reinforce(
+            cnas.Controller(space, hidden_size=16), **{**defaults, **settings}
+        )
+    if strategy == "random":
+        return cnas.search.RandomSearch(**{"num_candidates": 3, **settings})
+    if strategy == "evolution":
+        defaults = {"population_size": 3, "sample_size": 2, "cycles": 3}
+        return cnas.search.Evolution(**{**defaults, **settings})
+    return cnas.search.get_strategy(strategy)(**settings)
+
+
 def build(
-    output: str, strategy: str = "cnas", **searcher_kwargs: Any
+    output: str,
+    strategy: str = "cnas",
+    settings: dict[str, Any] | None = None,
+    **searcher_kwargs: Any,
 ) -> tuple[cnas.search.Searcher, Any, Any]:
     torch.manual_seed(0)
-    data = cnas.data.synthetic(num_samples=96, num_classes=4, image_size=8, seed=0)
+    # 96 of the embedded handwritten digits (1x8x8, 10 classes): no download
+    data = torch.utils.data.Subset(cnas.data.digits(), range(96))
     train, val = cnas.data.search_split(data, 0.5, seed=0)
     space = cnas.SearchSpace(["sep_conv_3x3", "max_pool_3x3", "skip_connect", "none"], 2)
     schedule = cnas.CurriculumSchedule.grow_ops(space, warmup_epochs=1, epochs_per_stage=1)
-    supernet = cnas.SuperNet(space, C=4, num_classes=4, layers=3)
-    controller = cnas.Controller(space, hidden_size=16) if strategy == "cnas" else None
+    supernet = cnas.SuperNet(space, C=4, num_classes=10, layers=3, in_channels=1)
     kwargs: dict[str, Any] = {
-        "strategy": strategy,
+        "strategy": make_strategy(strategy, space, **(settings or {})),
         "batch_size": 16,
-        "derive_rounds": 1,
-        "derive_samples": 3,
         "device": "cpu",
         "progress": False,
         "seed": 7,
     }
     kwargs.update(searcher_kwargs)
-    searcher = cnas.search.Searcher(supernet, controller, schedule, output, **kwargs)
+    searcher = cnas.search.Searcher(supernet, schedule, output, **kwargs)
     return searcher, train, val
 
 
@@ -78,7 +94,7 @@ def main() -> None:
     result = searcher.fit(train, val)
     if args.rank_file_dir:
         digest = hashlib.sha256()
-        parts = [searcher.supernet, searcher.alphas] if searcher.alphas else [searcher.supernet]
+        parts = [searcher.supernet, *searcher.strategy.modules()]
         for p in (p for part in parts for p in part.parameters()):
             digest.update(p.detach().cpu().numpy().tobytes())
         Path(args.rank_file_dir, f"rank{distributed.rank()}.json").write_text(

@@ -7,7 +7,8 @@
   <https://doi.org/10.24432/C50P49>, licensed CC BY 4.0.
 - ``synthetic``: a learnable synthetic dataset for tests and benchmarks.
 - ``search_split``: the original CNAS split of a training set into a part that
-  trains the supernet weights (40%) and a part that trains the controller (60%).
+  trains the supernet weights (40%) and a part that trains the controller (60%);
+  ``search_transform``: the original's search-time augmentation of CIFAR-10.
 """
 
 from ._datasets import CIFAR10_MEAN as CIFAR10_MEAN
@@ -21,6 +22,7 @@ from ._datasets import imagenet as imagenet
 from ._datasets import load_search_data as load_search_data
 from ._datasets import load_train_data as load_train_data
 from ._datasets import search_split as search_split
+from ._datasets import search_transform as search_transform
 from ._datasets import synthetic as synthetic
 
 __all__ = [
@@ -35,5 +37,6 @@ __all__ = [
     "load_search_data",
     "load_train_data",
     "search_split",
+    "search_transform",
     "synthetic",
 ]

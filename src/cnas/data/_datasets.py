@@ -25,6 +25,7 @@ __all__ = [
     "load_search_data",
     "load_train_data",
     "search_split",
+    "search_transform",
     "synthetic",
 ]
 
@@ -276,12 +277,23 @@ def load_train_data(
     raise ValueError(f"unknown dataset {name!r}; known: cifar10, imagenet, digits, synthetic")
 
 
+def search_transform(augment: bool = True) -> Any:
+    """The CIFAR-10 search-time transform: the original code's random crop (32, padding 4)
+    and horizontal flip (``augment``), then to tensor and normalize."""
+    from torchvision import transforms as T
+
+    steps: list[Any] = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
+    return T.Compose([*steps, T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+
+
 def load_search_data(
     name: str,
     root: str | os.PathLike[str] = "data",
     download: bool = False,
     train_portion: float = 0.4,
     seed: int = 2020,
+    *,
+    augment: bool = True,
 ) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
     """The weights and controller parts of a dataset for search, and its shape.
 
@@ -291,6 +303,10 @@ def load_search_data(
         download: Allow downloading CIFAR-10.
         train_portion: Share of the training set that trains the supernet weights.
         seed: Seed of the split.
+        augment: CIFAR-10: random crop (padding 4) and horizontal flip on both parts, as
+            the original search does (``search_transform``). The digits and synthetic
+            sets are never augmented. ``False`` gives the same split without the
+            augmentation, for scoring candidates.
 
     Raises:
         ValueError: an unknown dataset name.
@@ -299,7 +315,9 @@ def load_search_data(
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     if name == "cifar10":
-        full: Dataset[Any] = cifar10(root, train=True, download=download)
+        full: Dataset[Any] = cifar10(
+            root, train=True, download=download, transform=search_transform(augment)
+        )
     elif name == "digits":
         full = digits()
     else:

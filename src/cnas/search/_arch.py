@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._genotype import Genotype
-from .space import SearchSpace
-from .supernet import MixedWeights, edge_count, edge_index
+from .._genotype import Genotype
+from ..space import SearchSpace
+from ..supernet import MixedWeights, edge_count, edge_index
 
 __all__ = ["ArchParameters"]
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._genotype import Genotype
-from ._validation import check_int
-from .space import SearchSpace
+from .._genotype import Genotype
+from .._validation import check_int
+from ..space import SearchSpace
 
 __all__ = ["Controller", "ControllerSample"]
 

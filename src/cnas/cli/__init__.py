@@ -1,0 +1,55 @@
+"""The ``cnas`` command line (also ``python -m cnas``): one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from .._version import __version__
+from . import _convert, _draw, _search, _train
+from ._common import CLIError, err
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("cnas")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cnas`` command."""
+    parser = argparse.ArgumentParser(
+        prog="cnas",
+        description="Curriculum Neural Architecture Search (Guo et al., ICML 2020).",
+    )
+    parser.add_argument("--version", action="version", version=f"cnas {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _draw.add_parsers(sub)
+    _search.add_search_parser(sub)
+    _search.add_derive_parser(sub)
+    _train.add_parsers(sub)
+    _convert.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``cnas`` command on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # long-running commands report their epochs; the others only warnings
+    base = logging.INFO if args.command in ("search", "train") else logging.WARNING
+    level = max(base - 10 * args.verbose, logging.DEBUG)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logger.setLevel(level)
+    try:
+        return int(args.func(args))
+    except CLIError as exc:
+        err(f"cnas {args.command}: error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130

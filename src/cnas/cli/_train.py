@@ -1,0 +1,319 @@
+"""``cnas train`` and ``cnas evaluate``: a genotype's network, trained from scratch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ._common import CLIError, join_processes, non_negative_int, out, positive_int, resolve_genotype
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a genotype's network from scratch",
+        description="Train NetworkCIFAR / NetworkImageNet for a genotype with the paper's "
+        "recipe (defaults per dataset). The original eval_arch.py spellings work too "
+        "(--batch_size, --init_channels, --max_epochs, --no_bias_decay, ...).",
+    )
+    p.add_argument(
+        "--arch",
+        default="CNAS",
+        help="a published or registered genotype name, or a genotype.json path",
+    )
+    p.add_argument(
+        "--dataset", choices=("cifar10", "imagenet", "digits", "synthetic"), default="cifar10"
+    )
+    p.add_argument(
+        "--data",
+        default="data",
+        help="data folder (CIFAR-10, or the ImageNet folder with train/ and val/)",
+    )
+    p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    p.add_argument("-o", "--output", default="runs/train", help="output folder")
+    p.add_argument("--init-channels", "--init_channels", type=positive_int)
+    p.add_argument("--layers", type=positive_int)
+    p.add_argument("--epochs", "--max-epochs", "--max_epochs", type=positive_int)
+    p.add_argument(
+        "--batch-size",
+        "--batch_size",
+        type=positive_int,
+        help="global batch size (split over torchrun processes)",
+    )
+    p.add_argument("--lr", "--learning-rate", "--learning_rate", type=float)
+    p.add_argument("--lr-min", "--learning_rate_min", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", "--weight_decay", type=float)
+    p.add_argument("--no-bias-decay", "--no_bias_decay", action="store_true", default=None)
+    p.add_argument("--scheduler", "--schedule", choices=("cosine", "linear"))
+    p.add_argument("--warmup-epochs", "--warmup_epochs", type=non_negative_int)
+    p.add_argument("--grad-clip", "--grad_clip", type=float)
+    p.add_argument(
+        "--auxiliary-weight",
+        "--auxiliary_weight",
+        type=float,
+        help="0 trains without the auxiliary head",
+    )
+    p.add_argument("--drop-path-prob", "--drop_path_prob", type=float)
+    p.add_argument("--cutout", "--cutout-length", "--cutout_length", type=non_negative_int)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument(
+        "--label-smooth",
+        "--label_smooth",
+        dest="label_smoothing",
+        action="store_const",
+        const=0.1,
+        help="label smoothing 0.1",
+    )
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-workers", "--num_workers", type=non_negative_int)
+    p.add_argument("--max-steps", type=positive_int, help="stop after N training steps")
+    p.add_argument("--device", default=None)
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue from OUTPUT/last.pt, or from CHECKPOINT",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="report top-1/top-5 of trained weights",
+        description="Evaluate trained weights (model.safetensors written by cnas train, a "
+        "last.pt/best.pt checkpoint, or a plain state dict) on a dataset split.",
+    )
+    e.add_argument("--weights", required=True, help="weights file")
+    e.add_argument(
+        "--arch", default=None, help="genotype (default: from config.json beside the weights)"
+    )
+    e.add_argument(
+        "--dataset",
+        choices=("cifar10", "imagenet", "digits", "synthetic"),
+        default=None,
+        help="default: from config.json, else cifar10",
+    )
+    e.add_argument("--data", default="data")
+    e.add_argument("--no-download", action="store_true")
+    e.add_argument("--split", choices=("val", "train"), default="val")
+    e.add_argument("--init-channels", "--init_channels", type=positive_int)
+    e.add_argument("--layers", type=positive_int)
+    e.add_argument("--batch-size", "--batch_size", type=positive_int, default=256)
+    e.add_argument("--device", default=None)
+    e.set_defaults(func=_cmd_evaluate)
+
+
+_TRAIN_FLAGS = {
+    "init_channels": "init_channels",
+    "layers": "layers",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "lr_min": "lr_min",
+    "momentum": "momentum",
+    "weight_decay": "weight_decay",
+    "no_bias_decay": "no_bias_decay",
+    "scheduler": "schedule",
+    "warmup_epochs": "warmup_epochs",
+    "grad_clip": "grad_clip",
+    "auxiliary_weight": "auxiliary_weight",
+    "drop_path_prob": "drop_path_prob",
+    "cutout": "cutout",
+    "label_smoothing": "label_smoothing",
+    "precision": "precision",
+    "compile": "compile",
+    "seed": "seed",
+    "num_workers": "num_workers",
+    "max_steps": "max_steps",
+}
+
+
+def _build_network(
+    name: str,
+    genotype: object,
+    C: int,
+    layers: int,
+    num_classes: int,
+    auxiliary: bool,
+    in_channels: int,
+) -> Any:
+    from ..models import NetworkCIFAR, NetworkImageNet
+
+    cls = NetworkImageNet if name == "imagenet" else NetworkCIFAR
+    try:
+        return cls(
+            C,
+            num_classes,
+            layers,
+            auxiliary,
+            genotype,  # type: ignore[arg-type]
+            in_channels=in_channels,
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import distributed as dist_utils
+    from .._checkpoint import CheckpointError
+    from ..data import DatasetNotFoundError, load_train_data
+    from ..training import TrainConfig, Trainer
+
+    genotype = resolve_genotype(args.arch)
+    overrides = {
+        field: getattr(args, flag)
+        for flag, field in _TRAIN_FLAGS.items()
+        if getattr(args, flag) is not None
+    }
+    if args.no_channels_last:
+        overrides["channels_last"] = False
+    try:
+        config = TrainConfig.preset(args.dataset, **overrides)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.dataset == "imagenet" and args.data == "data" and not Path("data/train").is_dir():
+        raise CLIError("--dataset imagenet needs --data PATH, a folder with train/ and val/")
+    if args.precision == "fp16" and args.device in (None, "cpu") and not torch.cuda.is_available():
+        raise CLIError("--precision fp16 needs a GPU; use bf16 on the CPU")
+    target = Path(args.output)
+    if not args.resume and ((target / "last.pt").exists() or (target / "metrics.jsonl").exists()):
+        raise CLIError(
+            f"{target} already holds a training run; pass --resume to continue it or "
+            "choose another -o folder"
+        )
+    device = join_processes(args.device)
+    if config.batch_size % dist_utils.world_size():
+        raise CLIError(
+            f"--batch-size {config.batch_size} is not divisible by the "
+            f"{dist_utils.world_size()} processes"
+        )
+    try:
+        train, val, info = load_train_data(
+            args.dataset,
+            args.data,
+            download=not args.no_download,
+            cutout=config.cutout,
+            seed=config.seed,
+        )
+    except DatasetNotFoundError as exc:
+        raise CLIError(str(exc)) from None
+    if args.dataset != "imagenet" and config.auxiliary_weight > 0 and info.image_size < 32:
+        raise CLIError(
+            f"the auxiliary head needs inputs of at least 32x32 ({args.dataset} has "
+            f"{info.image_size}x{info.image_size}); pass --auxiliary-weight 0"
+        )
+    torch.manual_seed(config.seed)
+    model = _build_network(
+        args.dataset,
+        genotype,
+        config.init_channels,
+        config.layers,
+        info.num_classes,
+        config.auxiliary_weight > 0,
+        info.in_channels,
+    )
+    try:
+        trainer = Trainer(
+            model,
+            config,
+            target,
+            dataset=args.dataset,
+            device=device,
+            resume=args.resume,
+            progress=False if args.no_progress else None,
+            image_size=info.image_size,
+        )
+        result = trainer.fit(train, val)
+    except (CheckpointError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    if dist_utils.is_main_process():
+        out(
+            f"best val top-1 {100 * result.best_top1:.2f}% (epoch {result.best_epoch}); "
+            f"last epoch top-1 {100 * result.final['top1']:.2f}%, "
+            f"top-5 {100 * result.final['top5']:.2f}%"
+        )
+        out(f"weights:   {target / 'model.safetensors'} (with {target / 'config.json'})")
+        out(f"metrics:   {target / 'metrics.jsonl'}")
+    return 0
+
+
+def _load_weights(path: Path) -> dict[str, Any]:
+    from ..models._hub import WeightsFormatError, read_state_dict
+
+    try:  # .pth files only through torch.load(weights_only=True); train checkpoints unwrapped
+        return read_state_dict(path)
+    except (FileNotFoundError, WeightsFormatError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from .._genotype import Genotype
+    from ..data import DatasetNotFoundError, load_train_data
+    from ..training import TrainConfig, Trainer
+
+    weights_path = Path(args.weights)
+    state = _load_weights(weights_path)
+    saved: dict[str, Any] = {}
+    config_file = weights_path.with_name("config.json")
+    if config_file.is_file():
+        try:
+            saved = json.loads(config_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"{config_file} is not valid JSON: {exc}") from None
+    dataset = args.dataset or saved.get("dataset", "cifar10")
+    if dataset not in ("cifar10", "imagenet", "digits", "synthetic"):
+        dataset = "cifar10"
+    if args.arch is not None:
+        genotype = resolve_genotype(args.arch)
+    elif "genotype" in saved:
+        try:
+            genotype = Genotype.from_dict(saved["genotype"])
+        except ValueError as exc:
+            raise CLIError(f"{config_file}: {exc}") from None
+    else:
+        raise CLIError("pass --arch (no config.json beside the weights)")
+    preset = TrainConfig.preset(dataset)
+    C = args.init_channels or saved.get("init_channels", preset.init_channels)
+    layers = args.layers or saved.get("layers", preset.layers)
+    try:
+        train, val, info = load_train_data(
+            dataset, args.data, download=not args.no_download, cutout=0
+        )
+    except DatasetNotFoundError as exc:
+        raise CLIError(str(exc)) from None
+    auxiliary = any(k.startswith("auxiliary_head.") for k in state)
+    model = _build_network(
+        dataset, genotype, C, layers, info.num_classes, auxiliary, info.in_channels
+    )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CLIError(
+            f"{weights_path} does not fit {type(model).__name__}(C={C}, "
+            f"layers={layers}) with this genotype: {first}"
+        ) from None
+    config = TrainConfig.preset(dataset, batch_size=args.batch_size, init_channels=C, layers=layers)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, config, tmp, device=args.device, progress=False)
+        metrics = trainer.evaluate(val if args.split == "val" else train)
+    out(
+        f"{dataset} {args.split}: top-1 {100 * metrics['top1']:.2f}%, "
+        f"top-5 {100 * metrics['top5']:.2f}%, loss {metrics['loss']:.4f} "
+        f"({int(metrics['images'])} images)"
+    )
+    return 0

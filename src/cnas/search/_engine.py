@@ -1,0 +1,212 @@
+"""``Engine``: what every strategy shares: supernet weight steps and scoring on validation data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data.distributed import DistributedSampler
+
+from .. import distributed as dist_utils
+from .._genotype import Genotype
+from .._loop import device_batches
+from .._metrics import accuracy
+from ..space import SearchSpace
+from ..supernet import MixedWeights, SuperNet
+
+__all__ = ["Engine"]
+
+Data = Dataset[Any] | DataLoader[Any]
+
+
+class Engine:
+    """The supernet, its optimizer, the data and the random generator of one search.
+
+    The ``Searcher`` makes one and hands it to its strategy (``strategy.engine``). A
+    strategy uses it to score architectures (``score``, ``accuracy``) and to draw random
+    numbers (``generator``, checkpointed by the ``Searcher``); the ``Searcher`` uses it for
+    the weight steps.
+
+    Attributes:
+        supernet: The weight-sharing supernet.
+        optimizer: SGD (Nesterov) over the supernet's weights.
+        op_order: The order in which the curriculum introduces the ops.
+        device: Where the supernet runs.
+        memory_format: The layout of the supernet's inputs.
+        generator: The random generator strategies draw architectures from.
+        seed: The search's seed (data order, architecture draws).
+        batch_size: Batch size of the loaders made from datasets.
+        num_workers: ``DataLoader`` workers for those.
+        steps_per_epoch: Cap on the batches of an epoch (``None``: all).
+        derive_batches: Cap on the validation batches ``score`` uses (``None``: all).
+        train_data: The training split (bound by ``Searcher.fit``).
+        val_data: The validation split strategies learn from (bound by ``Searcher.fit``).
+        score_data: What scores candidates: the validation split without augmentation,
+            when ``fit`` got one; else ``val_data``.
+    """
+
+    def __init__(
+        self,
+        supernet: SuperNet,
+        op_order: Sequence[str],
+        *,
+        batch_size: int,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        device: torch.device,
+        channels_last: bool,
+        seed: int,
+        num_workers: int,
+        steps_per_epoch: int | None,
+        derive_batches: int | None,
+        progress: bool,
+    ) -> None:
+        self.supernet = supernet
+        self.op_order = tuple(op_order)
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        supernet.channels_last = channels_last
+        supernet.to(device)
+        self.optimizer = torch.optim.SGD(
+            supernet.parameters(),
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=momentum > 0,
+        )
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.steps_per_epoch = steps_per_epoch
+        self.derive_batches = derive_batches
+        self.progress = progress
+        self.train_data: Data | None = None
+        self.val_data: Data | None = None
+        self.score_data: Data | None = None
+
+    @property
+    def space(self) -> SearchSpace:
+        """The supernet's whole space, its ops in the curriculum's order."""
+        return SearchSpace(self.op_order, self.supernet.space.n_nodes)
+
+    # -- data -------------------------------------------------------------------------------
+
+    def loader(self, data: Data, key: int, shuffle: bool = True) -> Iterable[Any]:
+        """Batches of ``data``: a ``DataLoader`` as given, or one made from a dataset whose
+        order depends only on the seed and ``key`` (distributed: one shard per rank)."""
+        if isinstance(data, DataLoader):
+            return data
+        if dist_utils.is_distributed():
+            sampler: Any = DistributedSampler(data, shuffle=shuffle, seed=self.seed)
+            sampler.set_epoch(key)
+        elif shuffle:
+            order = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
+            sampler = RandomSampler(data, generator=order)  # type: ignore[arg-type]
+        else:
+            sampler = None
+        return DataLoader(
+            data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers
+        )
+
+    def batches(
+        self, data: Data, key: int, desc: str, limit: int | None, show: bool = True
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(x, y)`` on the device, ``x`` in the supernet's layout, at most ``limit``."""
+        return device_batches(
+            self.loader(data, key),
+            self.device,
+            self.memory_format,
+            limit=limit,
+            desc=desc,
+            progress=show and self.progress,
+        )
+
+    def cycle(self, data: Data, key: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of ``data`` without end: a new (seeded) pass whenever one runs out."""
+        passes = 0
+        while True:
+            yielded = False
+            for batch in self.batches(data, key + passes, "", None, show=False):
+                yielded = True
+                yield batch
+            if not yielded:
+                raise ValueError("the validation data holds no batch")
+            passes += 1
+
+    def _scoring(self, data: Data | None) -> Data:
+        for candidate in (data, self.score_data, self.val_data):
+            if candidate is not None:
+                return candidate
+        raise ValueError("no validation data: pass it, or call Searcher.fit() first")
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def weight_step(
+        self, x: torch.Tensor, y: torch.Tensor, arch: Genotype | MixedWeights
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step of the supernet weights on ``(x, y)`` through ``arch``.
+
+        Gradients are averaged over processes in a distributed search. Returns the loss
+        and the logits, detached.
+        """
+        logits = self.supernet(x, arch)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if dist_utils.is_distributed():
+            dist_utils.average_gradients(list(self.supernet.parameters()))
+        self.optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, arch: Genotype | MixedWeights) -> float:
+        """Top-1 accuracy (0..1) of ``arch`` on one batch, averaged over processes."""
+        self.supernet.train()  # batch statistics, as everywhere in the supernet
+        with torch.no_grad():
+            logits = self.supernet(x, arch)
+            acc = (accuracy(logits, y, 1).double() / y.shape[0]).cpu()
+        return float(dist_utils.all_reduce_mean(acc))
+
+    def average_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
+        """Average the gradients of ``params`` over processes (nothing outside torchrun)."""
+        if dist_utils.is_distributed():
+            dist_utils.average_gradients(list(params))
+
+    def evaluate(
+        self, genotype: Genotype, data: Data | None = None, max_batches: int | None = None
+    ) -> float:
+        """Top-1 accuracy (0..1) of ``genotype`` with the current supernet weights.
+
+        Args:
+            genotype: An architecture of the supernet's space.
+            data: Defaults to the search's scoring data (``score_data``, else the
+                validation data).
+            max_batches: Use at most this many batches (in a fixed order).
+
+        Raises:
+            ValueError: no data given and none bound by ``Searcher.fit``.
+        """
+        data = self._scoring(data)
+        self.supernet.train()  # batch statistics, as everywhere in the supernet
+        totals = torch.zeros(2, dtype=torch.float64)
+        with torch.no_grad():
+            for i, (x, y) in enumerate(self.loader(data, key=0, shuffle=False)):
+                if max_batches is not None and i >= max_batches:
+                    break
+                x = x.to(self.device).contiguous(memory_format=self.memory_format)
+                y = y.to(self.device)
+                logits = self.supernet(x, genotype)
+                totals += torch.tensor(
+                    [accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
+                )
+        dist_utils.all_reduce_mean(totals)
+        return float(totals[0] / max(float(totals[1]), 1.0))
+
+    def score(self, genotype: Genotype) -> float:
+        """``evaluate(genotype)`` on the scoring data, capped at ``derive_batches``: how
+        every strategy scores its candidates."""
+        return self.evaluate(genotype, max_batches=self.derive_batches)

@@ -1,0 +1,173 @@
+"""A stage's saved state: ``supernet.safetensors``, ``strategy.safetensors`` and ``strategy.json``.
+
+Tensors go to safetensors files (no pickle); everything else a strategy's state holds
+(numbers, strings, lists, dicts with string or integer keys, as optimizer states have)
+goes to JSON, with each tensor replaced by a reference to its key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._checkpoint import CheckpointError
+from .._io import atomic_path, atomic_write_text
+
+__all__ = [
+    "STAGE_STATE_FORMAT",
+    "join_tensors",
+    "read_stage_state",
+    "split_tensors",
+    "write_stage_state",
+]
+
+STAGE_STATE_FORMAT = "cnas.stage-state"
+SUPERNET_FILE = "supernet.safetensors"
+STRATEGY_TENSORS_FILE = "strategy.safetensors"
+STRATEGY_FILE = "strategy.json"
+
+_TENSOR, _DICT, _TUPLE = "__tensor__", "__dict__", "__tuple__"
+
+
+def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """``(skeleton, tensors)``: ``tree`` with every tensor replaced by a reference, as JSON.
+
+    Raises:
+        TypeError: a value that is neither a tensor nor JSON-like, named by its path.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            key = str(len(tensors))
+            tensors[key] = value.detach().cpu().contiguous()
+            return {_TENSOR: key}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, Mapping):
+            pairs = []
+            for k, v in value.items():
+                if not isinstance(k, (str, int)) or isinstance(k, bool):
+                    raise TypeError(f"{path}: a key {k!r} that is neither str nor int")
+                pairs.append([k, walk(v, f"{path}.{k}")])
+            return {_DICT: pairs}
+        if isinstance(value, tuple):
+            return {_TUPLE: [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        raise TypeError(f"{path}: cannot save a {type(value).__name__} in a stage state")
+
+    return walk(tree, "state"), tensors
+
+
+def join_tensors(skeleton: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    """The inverse of ``split_tensors``.
+
+    Raises:
+        ValueError: a reference to a missing tensor, or a malformed skeleton.
+    """
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {_TENSOR}:
+                key = value[_TENSOR]
+                if key not in tensors:
+                    raise ValueError(f"the state refers to a missing tensor {key!r}")
+                return tensors[key]
+            if set(value) == {_DICT}:
+                return {k: walk(v) for k, v in value[_DICT]}
+            if set(value) == {_TUPLE}:
+                return tuple(walk(v) for v in value[_TUPLE])
+            raise ValueError(f"malformed state entry with keys {sorted(value)}")
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(skeleton)
+
+
+def _save_tensors(path: Path, tensors: Mapping[str, torch.Tensor], kind: str) -> None:
+    from safetensors.torch import save_file
+
+    # one metadata entry: safetensors writes a map's entries in no fixed order, and the
+    # same state should give the same bytes
+    with atomic_path(path) as tmp:
+        save_file(dict(tensors), str(tmp), metadata={"format": f"{STAGE_STATE_FORMAT}/{kind}"})
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from None
+
+
+def write_stage_state(
+    folder: str | os.PathLike[str],
+    *,
+    supernet: Mapping[str, torch.Tensor],
+    strategy: str,
+    strategy_state: Any,
+    generator: torch.Tensor,
+    context: Mapping[str, Any],
+) -> None:
+    """Write a finished stage's supernet weights and strategy state into ``folder``.
+
+    ``context`` (JSON) says which stage it was: index, stage, ops.
+    """
+    folder = Path(folder)
+    skeleton, tensors = split_tensors({"state": strategy_state, "generator": generator})
+    _save_tensors(
+        folder / SUPERNET_FILE,
+        {k: v.detach().cpu().contiguous() for k, v in supernet.items()},
+        "supernet",
+    )
+    _save_tensors(folder / STRATEGY_TENSORS_FILE, tensors, "strategy")
+    document = {
+        "format": STAGE_STATE_FORMAT,
+        "version": 1,
+        "strategy": strategy,
+        **context,
+        "tree": skeleton,
+    }
+    atomic_write_text(folder / STRATEGY_FILE, json.dumps(document, indent=1) + "\n")
+
+
+def read_stage_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``write_stage_state`` output: a dict with ``supernet`` (a state dict),
+    ``strategy`` (its name), ``state``, ``generator`` and the context's keys.
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no stage state (the stage did not finish).
+        CheckpointError: the files are corrupt or not a cnas stage state.
+    """
+    folder = Path(folder)
+    meta_path = folder / STRATEGY_FILE
+    if not meta_path.is_file() or not (folder / SUPERNET_FILE).is_file():
+        raise FileNotFoundError(f"{folder} holds no saved stage state ({STRATEGY_FILE})")
+    try:
+        document = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("format") != STAGE_STATE_FORMAT:
+        raise CheckpointError(f"{meta_path} is not a cnas stage state")
+    if document.get("version") != 1:
+        raise CheckpointError(f"{meta_path}: unknown version {document.get('version')!r}")
+    try:
+        tree = join_tensors(document.pop("tree"), _load_tensors(folder / STRATEGY_TENSORS_FILE))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{meta_path} does not fit {STRATEGY_TENSORS_FILE}: {exc}") from None
+    return {
+        **document,
+        "supernet": _load_tensors(folder / SUPERNET_FILE),
+        "state": tree["state"],
+        "generator": tree["generator"],
+    }
