@@ -49,15 +49,13 @@ def main(output_dir: Path, quick: bool) -> cnas.SearchResult:
     supernet = cnas.SuperNet(
         space, C=8, num_classes=info.num_classes, layers=5, in_channels=info.in_channels
     )
-    controller = cnas.Controller(space)
+    strategy = cnas.search.Reinforce(cnas.Controller(space), derive_rounds=1, derive_samples=5)
     searcher = cnas.Searcher(
         supernet,
-        controller,
         schedule,
         output_dir,
+        strategy=strategy,
         batch_size=64,
-        derive_rounds=1,
-        derive_samples=5,
         derive_batches=4,
         steps_per_epoch=3 if quick else None,
     )

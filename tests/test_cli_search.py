@@ -204,3 +204,125 @@ def test_no_resume_refuses_an_existing_run(
     capsys.readouterr()
     assert main([*args, "--no-resume"]) == 2
     assert "already holds a search" in capsys.readouterr().err
+
+
+def test_list_strategies_names_every_strategy_and_its_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["search", "--list-strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in cnas.search.list_strategies():
+        assert f"\n{name}: " in out
+    assert "--entropy-coeff / --entropy_coeff (default: 0.005)" in out
+    assert "--population-size (default: 10)" in out
+    assert "--tau-min (default: 0.1)" in out
+
+
+def test_strategy_flags_show_their_strategies_and_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--num-candidates INT Uniform samples scored at the end of each stage (random;" in out
+    assert (
+        "--alpha-lr FLOAT Adam learning rate of the architecture parameters (darts or gdas;" in out
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "flags"),
+    [
+        ("random", ["--num-candidates", "4", "--top-k", "2"]),
+        ("evolution", ["--population-size", "3", "--sample-size", "2", "--cycles", "2"]),
+    ],
+)
+def test_search_with_a_baseline_strategy(
+    strategy: str, flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = ["search", "-o", str(out), *TINY, "--strategy", strategy, *flags]
+    args += ["--warmup-epochs", "1", "--epochs-per-stage", "1", "--stages", "2"]
+    assert main(args) == 0
+    assert "final genotype:" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["strategy"] == strategy
+    assert config["data"] == {
+        "dataset": "digits",
+        "train_portion": 0.4,
+        "split_seed": 2020,
+        "augment": False,  # the digits are never augmented
+    }
+    result = json.loads((out / "stages" / "stage-2" / "result.json").read_text())
+    assert result["strategy"] == strategy
+    assert result["evaluated"] == (4 if strategy == "random" else 5)
+    assert "derive mean ± std" in (out / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("derive") / "run"
+    args = ["search", "-o", str(out), *TINY, "--warmup-epochs", "1", "--epochs-per-stage", "1"]
+    assert main([*args, "--stages", "2", "--derive-rounds", "2", "--derive-samples", "3"]) == 0
+    return out
+
+
+def test_derive_again_with_the_runs_own_strategy(
+    searched: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["derive", str(searched), "--stage", "2"]) == 0
+    out = capsys.readouterr().out
+    saved = cnas.search.StageResult.from_dict(
+        json.loads((searched / "stages" / "stage-2" / "result.json").read_text())
+    )
+    assert f"genotype: {saved.genotype!r}" in out  # the same settings give the same result
+    assert "derived by cnas: " + saved.summary() in out
+    assert "best of 6" in out  # the run's derive_rounds * derive_samples, from config.json
+
+
+def test_derive_with_evolution_writes_the_genotype(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "g.json"
+    args = ["derive", str(searched), "--stage", "1", "--strategy", "evolution"]
+    args += ["--population-size", "3", "--cycles", "2", "--sample-size", "2", "-o", str(target)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "derived by evolution" in out and f"wrote {target}" in out
+    genotype = cnas.Genotype.load(target)
+    assert genotype.ops <= {cnas.CurriculumSchedule.grow_ops(cnas.SearchSpace()).op_order[0]}
+    assert main(args) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--stage", "5"], "stage index 4 is not a finished stage"),
+        (["--strategy", "darts"], "'darts' derives from its own trained state"),
+        (["--strategy", "random", "--tau-max", "3"], "--tau-max applies to --strategy gdas"),
+        (["--strategy", "evolution", "--cycles", "-1"], "--strategy evolution: cycles must be"),
+    ],
+)
+def test_derive_refuses_in_one_line(
+    searched: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["derive", str(searched), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_derive_on_a_folder_that_is_no_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["derive", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["derive", str(tmp_path)]) == 2
+    assert "is not a cnas search folder (no config.json)" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text("{broken")
+    assert main(["derive", str(tmp_path)]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err

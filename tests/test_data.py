@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -63,3 +64,37 @@ def test_load_search_data_knows_its_datasets(tmp_path: Path) -> None:
         data.load_search_data("mnist")
     with pytest.raises(data.DatasetNotFoundError):
         data.load_search_data("cifar10", tmp_path, download=False)
+
+
+def test_cifar10_search_splits_get_the_originals_augmentation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from torchvision import transforms as T
+
+    seen: list[object] = []
+
+    def fake_cifar10(root: object, train: bool, download: bool, transform: object) -> Any:
+        seen.append(transform)
+        return torch.utils.data.TensorDataset(torch.zeros(10, 3, 32, 32), torch.zeros(10))
+
+    monkeypatch.setattr("cnas.data._datasets.cifar10", fake_cifar10)
+    weights, controller, info = data.load_search_data("cifar10")
+    assert (len(weights), len(controller), info.image_size) == (4, 6, 32)
+    data.load_search_data("cifar10", augment=False)
+    augmented, plain = seen
+    steps = [type(t) for t in augmented.transforms]  # type: ignore[attr-defined]
+    assert steps == [T.RandomCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize]
+    crop = augmented.transforms[0]  # type: ignore[attr-defined]
+    assert (crop.size, crop.padding) == ((32, 32), 4)
+    assert [type(t) for t in plain.transforms] == [T.ToTensor, T.Normalize]  # type: ignore[attr-defined]
+
+
+def test_search_augmentation_crops_and_flips_images() -> None:
+    from PIL import Image
+
+    image = Image.fromarray((torch.arange(32 * 32 * 3) % 256).reshape(32, 32, 3).byte().numpy())
+    torch.manual_seed(0)
+    views = {tuple(data.search_transform()(image).flatten()[:64].tolist()) for _ in range(8)}
+    assert len(views) > 1  # random crops and flips
+    plain = data.search_transform(augment=False)
+    assert torch.equal(plain(image), plain(image))

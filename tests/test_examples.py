@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,31 @@ def test_custom_curriculum_example_runs(tmp_path: Path) -> None:
     assert genotype.n_nodes == 4
     first = cnas.Genotype.load(tmp_path / "stages" / "stage-1" / "genotype.json")
     assert first.ops <= {"sep_conv_3x3", "dil_conv_3x3"}
+
+
+def test_custom_strategy_example_registers_searches_and_resumes(tmp_path: Path) -> None:
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(EXAMPLES / "custom_strategy.py"), str(tmp_path), "--quick"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "stage 3 (" in first.stdout and "wins per op:" in first.stdout
+    genotype = cnas.Genotype.load(tmp_path / "genotype.json")
+    assert genotype.ops <= set(cnas.DARTS_OPS)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["strategy"] == "tournament"
+    assert config["strategy_settings"] == {"candidates": 8, "smoothing": 1.0}
+    result = json.loads((tmp_path / "stages" / "stage-3" / "result.json").read_text())
+    assert result["strategy"] == "tournament" and result["evaluated"] == 8
+    state = json.loads((tmp_path / "stages" / "stage-3" / "strategy.json").read_text())
+    assert state["strategy"] == "tournament"
+    again = run()  # a finished search: resumed, nothing trained, the same result
+    assert again.returncode == 0, again.stderr
+    final = [line for line in first.stdout.splitlines() if line.startswith("final genotype")]
+    assert final and final[0] in again.stdout

@@ -6,6 +6,7 @@ import copy
 import json
 import pickle
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
 
@@ -413,3 +414,67 @@ def test_load_reports_missing_and_bad_files(tmp_path: pytest.TempPathFactory) ->
     bad.write_text("{")
     with pytest.raises(GenotypeError, match=r"bad.json: malformed genotype JSON"):
         Genotype.load(bad)
+
+
+def _original_arch_record(genotype_json: str, **fields: object) -> dict[str, object]:
+    """An arch-*.json record as the original search's derive step writes it.
+
+    The field list is that of the original ArchSample dataclass
+    (cnas/search/core/arch_sample.py), in its order; derive_test fills ``arch`` with
+    ``str(best_arch)``, the genotype's JSON, and the statistics, and leaves the rest None.
+    """
+    record: dict[str, object] = {
+        "start_time": None,
+        "end_time": None,
+        "elapsed_time": None,
+        "description": None,
+        "type_": None,
+        "sample_id": None,
+        "arch": genotype_json,
+        "derived_acc": 0.4375,
+        "normal_logp": -21.3,
+        "node_normal_entropy": 4.1,
+        "op_normal_entropy": 6.2,
+        "reduced_logp": -20.7,
+        "node_reduced_entropy": 4.0,
+        "op_reduced_entropy": 6.1,
+        "n_channels": None,
+        "n_layers": None,
+        "n_params": None,
+        "flops": None,
+        "eval_acc": None,
+        "eval_epoch": None,
+    }
+    record.update(fields)
+    return record
+
+
+def test_load_reads_the_original_searchs_arch_json_records(tmp_path: Path) -> None:
+    # The original search orders its primitives as the curriculum does (op 0 first, the
+    # rest shuffled) and writes the ordinals against that order.
+    order = ["sep_conv_3x3", "avg_pool_3x3", "max_pool_3x3", "skip_connect"]
+    order += ["dil_conv_3x3", "none", "dil_conv_5x5", "sep_conv_5x5"]
+    arch = copy.deepcopy(ORIGINAL_JSON)
+    arch["primitives"] = order
+    for cell in ("normal", "reduced"):
+        named = arch[f"named_{cell}_arch"]
+        arch[f"ordinal_{cell}_arch"] = [[order.index(op), s, t] for op, s, t in named]  # type: ignore[union-attr]
+    path = tmp_path / "derive" / "stage-8" / "epoch-320" / "arch-1.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_original_arch_record(json.dumps(arch)), indent=2))
+    assert Genotype.load(path) == CNAS
+    assert cnas.genotypes.resolve(str(path)) == CNAS  # what cnas train --arch uses
+    arch["ordinal_normal_arch"][0] = [0, 1, 2]  # type: ignore[index]
+    path.write_text(json.dumps(_original_arch_record(json.dumps(arch))))
+    with pytest.raises(GenotypeError, match="named_normal_arch and ordinal_normal_arch disagree"):
+        Genotype.load(path)
+
+
+def test_a_broken_arch_json_record_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "arch-1.json"
+    path.write_text(json.dumps(_original_arch_record("{not json")))
+    with pytest.raises(GenotypeError, match="arch: not a genotype JSON string"):
+        Genotype.load(path)
+    path.write_text(json.dumps(_original_arch_record(None)))  # type: ignore[arg-type]
+    with pytest.raises(GenotypeError, match="arch: expected the original CNAS genotype"):
+        Genotype.load(path)

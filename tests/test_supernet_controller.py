@@ -48,9 +48,8 @@ def naive_forward(net: SuperNet, x: torch.Tensor, g: Genotype) -> torch.Tensor:
 def test_single_path_forward_equals_the_plain_composition(channels_last: bool) -> None:
     torch.manual_seed(0)
     space = SearchSpace()
-    net = SuperNet(space, C=4, num_classes=10, layers=5)
+    net = SuperNet(space, C=4, num_classes=10, layers=5, channels_last=channels_last)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    net = net.to(memory_format=fmt)
     x = torch.randn(3, 3, 15, 15)
     genotypes = [space.sample(torch.Generator().manual_seed(i)) for i in range(12)]
     none_heavy = [
@@ -68,6 +67,29 @@ def test_single_path_forward_equals_the_plain_composition(channels_last: bool) -
         torch.testing.assert_close(
             net(x.contiguous(memory_format=fmt), g), naive_forward(net, x, g), rtol=1e-4, atol=1e-5
         )
+
+
+def test_supernet_picks_its_fast_layout_for_nchw_inputs() -> None:
+    # Called directly with an NCHW tensor, as in a notebook, the supernet runs in
+    # channels-last (its weights are kept so) and gives the outputs of an NCHW supernet.
+    torch.manual_seed(0)
+    space = SearchSpace()
+    net = SuperNet(space, C=4, num_classes=10, layers=5)
+    conv = net.stem[0].weight
+    assert net.channels_last and conv.is_contiguous(memory_format=torch.channels_last)
+    seen: list[bool] = []
+    net.stem.register_forward_pre_hook(
+        lambda _, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    x = torch.randn(3, 3, 16, 16)
+    g = space.sample(torch.Generator().manual_seed(0))
+    fast = net(x, g)
+    assert seen == [True]
+    net.channels_last = False
+    assert conv.is_contiguous() and net.stem[0].weight.is_contiguous()
+    torch.testing.assert_close(net(x, g), fast, rtol=1e-4, atol=1e-5)
+    assert seen == [True, False]
+    assert not SuperNet(space, C=4, layers=3, channels_last=False).channels_last
 
 
 def test_single_path_gradients_equal_the_plain_composition() -> None:

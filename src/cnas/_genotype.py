@@ -400,6 +400,11 @@ class Genotype:
         """Read a genotype from JSON: the cnas format, the original CNAS search output, or a
         DARTS-style object with ``[op, src]`` pairs.
 
+        The original search output is read in both its forms: the genotype object
+        (``named_normal_arch``, ``ordinal_normal_arch``, ``primitives``, ...) and the
+        ``arch-*.json`` records its derive step writes, which hold that object as a JSON
+        string under ``"arch"`` beside ``derived_acc``, ``normal_logp`` and other fields.
+
         Raises:
             GenotypeError: the text is not JSON, or not a genotype in a known layout.
         """
@@ -416,6 +421,8 @@ class Genotype:
             raise GenotypeError(f"genotype JSON must be an object, got {type(data).__name__}")
         if "genotype" in data and isinstance(data["genotype"], dict):
             data = data["genotype"]  # e.g. a config.json written by cnas train
+        if "arch" in data and not any(k.startswith(("named_", "ordinal_")) for k in data):
+            data = _arch_record(data["arch"])  # an arch-*.json of the original search
         if any(k.startswith(("named_", "ordinal_")) for k in data):
             return cls._from_original(data)
         if "normal" in data and "reduce" in data:
@@ -505,6 +512,21 @@ class Genotype:
 
 
 # -- parsing helpers ------------------------------------------------------------------------
+
+
+def _arch_record(arch: object) -> dict[str, Any]:
+    """The genotype object of an original ``arch-*.json`` record's ``"arch"`` field."""
+    if isinstance(arch, str):
+        try:
+            arch = json.loads(arch)
+        except json.JSONDecodeError as exc:
+            raise GenotypeError(f"arch: not a genotype JSON string: {exc}") from None
+    if not isinstance(arch, dict):
+        raise GenotypeError(
+            f"arch: expected the original CNAS genotype (a JSON object or string), got "
+            f"{type(arch).__name__}"
+        )
+    return arch
 
 
 def _as_int_list(field: str, value: object) -> list[int]:
