@@ -3,7 +3,9 @@
 Measures, in two fresh subprocesses (one per implementation):
 
 - a supernet training step (forward, backward, SGD step) at C=16, 8 layers, 8 ops,
-  batch 64, 32x32 inputs, fp32, over the same sequence of sampled architectures;
+  batch 64, 32x32 inputs, fp32, over the same sequence of sampled architectures: for cnas
+  once as the Searcher runs it (batches handed over in channels-last) and once called
+  directly with NCHW batches, as in a user's own loop;
 - sampling one architecture pair (normal + reduction cell) from the controller, without
   gradients (as the supernet epochs do).
 
@@ -79,11 +81,13 @@ def worker_cnas(args: argparse.Namespace, archs: list[dict[str, Any]]) -> dict[s
 
     torch.manual_seed(0)
     space = cnas.SearchSpace(DARTS_SPACE, 4)
-    net = cnas.SuperNet(space, C=16, num_classes=10, layers=8)
+    net = cnas.SuperNet(
+        space, C=16, num_classes=10, layers=8, channels_last=not args.no_channels_last
+    )
     fmt = torch.channels_last if not args.no_channels_last else torch.contiguous_format
-    net = net.to(memory_format=fmt)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=3e-4, nesterov=True)
-    x = torch.randn(args.batch_size, 3, 32, 32).contiguous(memory_format=fmt)
+    x_nchw = torch.randn(args.batch_size, 3, 32, 32)
+    x = x_nchw.contiguous(memory_format=fmt)  # as the Searcher hands batches to the supernet
     y = torch.randint(0, 10, (args.batch_size,))
     genotypes = [
         cnas.Genotype(
@@ -95,11 +99,17 @@ def worker_cnas(args: argparse.Namespace, archs: list[dict[str, Any]]) -> dict[s
         for a in archs
     ]
 
-    def step(i: int) -> None:
-        loss = torch.nn.functional.cross_entropy(net(x, genotypes[i % len(genotypes)]), y)
+    def step_with(inputs: torch.Tensor, i: int) -> None:
+        loss = torch.nn.functional.cross_entropy(net(inputs, genotypes[i % len(genotypes)]), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    def step(i: int) -> None:
+        step_with(x, i)
+
+    def step_nchw(i: int) -> None:  # a user's own loop: plain NCHW batches, called directly
+        step_with(x_nchw, i)
 
     controller = cnas.Controller(space, hidden_size=128)
     gen = torch.Generator().manual_seed(0)
@@ -114,6 +124,7 @@ def worker_cnas(args: argparse.Namespace, archs: list[dict[str, Any]]) -> dict[s
 
     return {
         "supernet_step_s": _timeit(step, args.steps, args.warmup),
+        "supernet_step_nchw_s": _timeit(step_nchw, args.steps, args.warmup),
         "controller_sample_s": _timeit(sample, args.samples, 20),
         "controller_sample_batched_s": _timeit(sample_batch, 20, 3) / 64,
     }
@@ -266,6 +277,7 @@ def main() -> None:
     print(f"{'':28s}" + "".join(f"{k:>14s}" for k in results))
     for metric, label in (
         ("supernet_step_s", "supernet step (ms)"),
+        ("supernet_step_nchw_s", "  called with NCHW (ms)"),
         ("controller_sample_s", "controller pair sample (ms)"),
         ("controller_sample_batched_s", "  batched, per pair (ms)"),
     ):
@@ -280,6 +292,7 @@ def main() -> None:
         original, ours = results["original"], results["cnas"]
         ratios = {
             "supernet_step": original["supernet_step_s"] / ours["supernet_step_s"],
+            "supernet_step_nchw": original["supernet_step_s"] / ours["supernet_step_nchw_s"],
             "controller_sample": original["controller_sample_s"] / ours["controller_sample_s"],
             "controller_sample_batched": (
                 original["controller_sample_s"] / ours["controller_sample_batched_s"]
@@ -288,6 +301,10 @@ def main() -> None:
         print(
             f"speed-up, supernet step:                {ratios['supernet_step']:6.2f}x "
             "(target >= 2x)"
+        )
+        print(
+            f"speed-up, supernet called with NCHW:    {ratios['supernet_step_nchw']:6.2f}x "
+            "(the module picks channels-last itself)"
         )
         print(f"speed-up, controller sample, one:       {ratios['controller_sample']:6.2f}x")
         print(
