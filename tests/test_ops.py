@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,9 @@ from torch import nn
 
 import cnas
 from cnas import ops
+
+sys.path.insert(0, str(Path(__file__).with_name("scripts")))
+from plugins import install_dummy_distribution, run_python
 
 ALL_STANDARD = (*ops.DARTS_OPS, *ops.EXTRA_OPS, "conv_7x1_1x7")
 
@@ -165,31 +165,8 @@ def test_list_ops_filters_with_wildcards() -> None:
     assert ops.list_ops() == sorted(ops.list_ops())
 
 
-def _install_dummy_distribution(site: Path, body: str, entry_points: str) -> None:
-    """Lay out an installed distribution the way pip does: a package and its .dist-info."""
-    (site / "cnas_dummy_ops").mkdir(parents=True)
-    (site / "cnas_dummy_ops" / "__init__.py").write_text(textwrap.dedent(body))
-    info = site / "cnas_dummy_ops-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cnas-dummy-ops\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
-    (info / "RECORD").write_text("")
-
-
-def _run_python(code: str, site: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *sys.path]))
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_entry_point_plugin_from_an_installed_distribution(tmp_path: Path) -> None:
-    _install_dummy_distribution(
+    install_dummy_distribution(
         tmp_path,
         """
         from torch import nn
@@ -207,7 +184,7 @@ def test_entry_point_plugin_from_an_installed_distribution(tmp_path: Path) -> No
         dummy_pool = cnas_dummy_ops:pool_op
         """,
     )
-    result = _run_python(
+    result = run_python(
         """
         import cnas, torch
         spec = cnas.ops.get_op("dummy_shuffle")
@@ -227,12 +204,12 @@ def test_entry_point_plugin_from_an_installed_distribution(tmp_path: Path) -> No
 
 
 def test_a_broken_plugin_is_reported_when_its_op_is_requested(tmp_path: Path) -> None:
-    _install_dummy_distribution(
+    install_dummy_distribution(
         tmp_path,
         "raise ImportError('missing dependency foo')\n",
         "[cnas.ops]\nbroken_op = cnas_dummy_ops:factory\n",
     )
-    result = _run_python(
+    result = run_python(
         """
         import cnas
         assert "sep_conv_3x3" in cnas.ops.list_ops()

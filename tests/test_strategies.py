@@ -29,6 +29,7 @@ from cnas.search._evolution import mutate
 
 SCRIPTS = Path(__file__).with_name("scripts")
 sys.path.insert(0, str(SCRIPTS))
+from plugins import install_dummy_distribution, run_python  # noqa: E402
 from tiny_search import build  # noqa: E402
 
 # -- the registry ---------------------------------------------------------------------------
@@ -418,3 +419,66 @@ def test_moved_names_still_resolve_and_warn() -> None:
         warnings.simplefilter("error")
         assert cnas.search.Controller is cnas.Controller  # the new homes do not warn
         assert cnas.search.ArchParameters is cnas.ArchParameters
+
+
+# -- plugins ------------------------------------------------------------------------------------
+
+
+def test_a_plugin_strategy_is_found_listed_and_searched_with(tmp_path: Path) -> None:
+    install_dummy_distribution(
+        tmp_path,
+        """
+        import cnas
+
+        class Sampler(cnas.search.RandomSearch):
+            \"\"\"Random search, from a plugin.
+
+            Args:
+                budget: Candidates per stage.
+            \"\"\"
+
+            def __init__(self, *, budget: int = 5) -> None:
+                super().__init__(num_candidates=budget)
+                self.budget = budget
+        """,
+        "[cnas.strategies]\nplugin-sampler = cnas_dummy_search:Sampler\n",
+        package="cnas_dummy_search",
+    )
+    listed = run_python("import cnas; print(cnas.search.list_strategies())", tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "plugin-sampler" in listed.stdout
+    help_text = run_python("", tmp_path, "-m", "cnas", "search", "--list-strategies")
+    assert "plugin-sampler: cnas_dummy_search.Sampler" in help_text.stdout
+    assert "--budget (default: 5): Candidates per stage" in help_text.stdout
+    out = tmp_path / "run"
+    args = ["-m", "cnas", "search", "--strategy", "plugin-sampler", "--budget", "2"]
+    args += ["--dataset", "digits", "--init-channels", "4", "--layers", "3", "--nodes", "2"]
+    args += ["--steps-per-epoch", "1", "--warmup-epochs", "0", "--epochs-per-stage", "1"]
+    args += ["--stages", "1", "--derive-batches", "1", "--no-progress", "-o", str(out)]
+    searched = run_python("", tmp_path, *args, timeout=300)
+    assert searched.returncode == 0, searched.stderr
+    result = json.loads((out / "stages" / "stage-1" / "result.json").read_text())
+    assert result["strategy"] == "plugin-sampler" and result["evaluated"] == 2
+
+
+def test_a_broken_plugin_strategy_is_reported_when_asked_for(tmp_path: Path) -> None:
+    install_dummy_distribution(
+        tmp_path,
+        "raise ImportError('missing dependency bar')\n",
+        "[cnas.strategies]\nbroken = cnas_dummy_search:Nope\n",
+        package="cnas_dummy_search",
+    )
+    result = run_python(
+        """
+        import cnas
+        assert "random" in cnas.search.list_strategies()
+        try:
+            cnas.search.get_strategy("broken")
+        except KeyError as exc:
+            print(exc)
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "strategy 'broken' failed to load from its plugin: cnas-dummy-search" in result.stdout
+    assert "missing dependency bar" in result.stdout
