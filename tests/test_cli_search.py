@@ -147,6 +147,7 @@ def test_bad_flags_are_usage_errors(
             "--tau-min applies to --strategy gdas, not --strategy darts",
         ),
         (["--alpha-lr", "1e-3"], "--alpha-lr applies to --strategy darts or gdas"),
+        (["--op-tanh-reduce", "0"], "--strategy cnas: op_tanh_reduce must be positive"),
         (
             ["--strategy", "gdas", "--controller_learning_rate", "1e-3"],
             "--controller-lr applies to --strategy cnas, not --strategy gdas",
@@ -279,6 +280,35 @@ def test_derive_again_with_the_runs_own_strategy(
     assert f"genotype: {saved.genotype!r}" in out  # the same settings give the same result
     assert "derived by cnas: " + saved.summary() in out
     assert "best of 6" in out  # the run's derive_rounds * derive_samples, from config.json
+
+
+def test_derive_uses_the_settings_the_stage_ran_with(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(searched, run)
+    config = json.loads((run / "config.json").read_text())
+    config["strategy_settings"]["derive_samples"] = 9  # as after a resume with other settings
+    (run / "config.json").write_text(json.dumps(config))
+    stage = json.loads((run / "stages" / "stage-2" / "strategy.json").read_text())
+    assert stage["settings"]["derive_samples"] == 3
+    capsys.readouterr()
+    assert main(["derive", str(run), "--stage", "2"]) == 0
+    assert "best of 6" in capsys.readouterr().out  # 2 x 3, the stage's, not 2 x 9
+
+
+def test_optional_settings_can_be_turned_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = ["search", "-o", str(out), *TINY, "--stages", "1", "--warmup-epochs", "0"]
+    assert main([*args, "--epochs-per-stage", "1", "--grad-clip", "off"]) == 0
+    assert json.loads((out / "config.json").read_text())["strategy_settings"]["grad_clip"] is None
+    with pytest.raises(SystemExit):
+        main([*args, "--grad-clip", "strong"])
+    assert "expected float or 'off', got 'strong'" in capsys.readouterr().err
 
 
 def test_derive_with_evolution_writes_the_genotype(

@@ -99,6 +99,8 @@ def test_settings_come_from_the_constructor_with_their_defaults() -> None:
             lambda: Reinforce(cnas.Controller(cnas.SearchSpace()), hidden_size=64),
             "hidden_size configure the default controller",
         ),
+        (lambda: Reinforce(op_tanh_reduce=0.0), "op_tanh_reduce must be positive"),
+        (lambda: Reinforce(temperature=-1.0), "temperature must be positive"),
     ],
 )
 def test_strategies_validate_their_settings_when_made(make: Any, message: str) -> None:
@@ -288,6 +290,17 @@ def test_a_checkpoint_of_another_strategy_is_refused(tmp_path: Path) -> None:
         second.fit(train, val)
 
 
+def test_the_running_stage_may_not_be_replaced_when_it_starts(tmp_path: Path) -> None:
+    class Replace(cnas.Callback):
+        def on_stage_start(self, searcher: Searcher, index: int, stage: cnas.Stage) -> None:
+            old = searcher.schedule
+            searcher.schedule = cnas.CurriculumSchedule([cnas.Stage(2, 2, 0, 1)], old.op_order)
+
+    searcher, train, val = build(str(tmp_path), "random", callbacks=[Replace()])
+    with pytest.raises(ValueError, match="must keep the 1 stage"):
+        searcher.fit(train, val)
+
+
 def test_a_strategy_object_serves_one_searcher_only(tmp_path: Path) -> None:
     searcher, _, _ = build(str(tmp_path))
     with pytest.raises(TypeError, match="already belongs to another Searcher"):
@@ -329,11 +342,14 @@ def test_rederiving_a_stage_with_its_own_strategy_gives_its_result(cnas_run: Any
         again = searcher.derive(index)
         assert again.genotype == result.stages[index].genotype
         assert again.to_dict() == result.stages[index].to_dict()
+    torch_state = torch.get_rng_state()
     assert searcher.derive(-1).genotype == result.genotype
-    # nothing changed: the supernet holds the last stage's weights, the generator its state
+    searcher.derive(0, strategy="random")  # a fresh strategy, set up on the way
+    # nothing changed: the supernet holds the last stage's weights, the generators their state
     for key, value in before.items():
         assert torch.equal(searcher.supernet.state_dict()[key], value), key
     assert torch.equal(searcher.engine.generator.get_state(), generator)
+    assert torch.equal(torch.get_rng_state(), torch_state)  # data loaders draw from it
 
 
 def test_a_stage_can_be_derived_by_a_strategy_that_needs_only_the_supernet(
@@ -347,6 +363,32 @@ def test_a_stage_can_be_derived_by_a_strategy_that_needs_only_the_supernet(
     assert sampled.evaluated == 30 and sampled.strategy == "random"
 
 
+class AliasingSearch(RandomSearch):
+    """Keeps the engine's generator and supernet under its own names."""
+
+    def setup(self, engine: cnas.search.Engine) -> None:
+        self.rng, self.net = engine.generator, engine.supernet
+
+    def architecture(self, *, warmup: bool = False) -> cnas.Genotype:
+        return self.stage.space.sample(generator=self.rng)
+
+    def derive(self) -> Derivation:
+        found = [self.stage.space.sample(generator=self.rng) for _ in range(3)]
+        assert self.net is self.engine.supernet
+        return Derivation([Candidate(g, self.engine.score(g)) for g in found])
+
+
+def test_rederiving_with_a_strategy_that_keeps_engine_objects(tmp_path: Path) -> None:
+    cnas.search.register_strategy("aliasing-test")(AliasingSearch)
+    try:
+        searcher, train, val = build(str(tmp_path), "aliasing-test")
+        result = searcher.fit(train, val)
+        for index, stage in enumerate(result.stages):
+            assert searcher.derive(index).to_dict() == stage.to_dict()
+    finally:
+        cnas.search.unregister_strategy("aliasing-test")
+
+
 def test_rederiving_refuses_what_cannot_work(cnas_run: Any, tmp_path: Path) -> None:
     _, searcher, _, _ = cnas_run
     with pytest.raises(ValueError, match="'darts' derives from its own trained state"):
@@ -356,6 +398,9 @@ def test_rederiving_refuses_what_cannot_work(cnas_run: Any, tmp_path: Path) -> N
     empty, _, _ = build(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="holds no finished stage"):
         empty.derive()
+    other = Reinforce(cnas.Controller(cnas.SearchSpace()))  # a strategy's own error, as it is
+    with pytest.raises(ValueError, match="differs from the controller's"):
+        searcher.derive(0, strategy=other)
 
 
 def test_a_corrupt_stage_state_is_a_checkpoint_error(cnas_run: Any, tmp_path: Path) -> None:
@@ -482,3 +527,35 @@ def test_a_broken_plugin_strategy_is_reported_when_asked_for(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "strategy 'broken' failed to load from its plugin: cnas-dummy-search" in result.stdout
     assert "missing dependency bar" in result.stdout
+
+
+def test_strategy_settings_never_take_the_commands_flags(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from cnas.cli import build_parser
+
+    class Clashing(RandomSearch):
+        """Settings named like the search's own flags, and one typed unlike evolution's.
+
+        Args:
+            seed: A seed.
+            progress: A switch.
+            cycles: Not evolution's int.
+        """
+
+        def __init__(self, *, seed: int = 1, progress: bool = False, cycles: str = "many") -> None:
+            super().__init__()
+            self.seed, self.progress, self.cycles = seed, progress, cycles
+
+    cnas.search.register_strategy("clashing-test")(Clashing)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(["search", "--seed", "5", "--no-progress"])
+        assert args.seed == 5 and args.no_progress  # the search's own flags, as before
+        assert "cycles" not in args._strategy_flags  # int for one, str for the other
+        assert parser.parse_args(["draw", "CNAS"]).arch == "CNAS"  # other commands unharmed
+    finally:
+        cnas.search.unregister_strategy("clashing-test")
+    messages = caplog.text
+    assert "no flag for strategy setting 'seed'" in messages
+    assert "give the setting 'cycles' different types" in messages

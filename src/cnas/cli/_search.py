@@ -36,74 +36,103 @@ def _curriculum(text: str) -> str:
 # -- strategy flags -----------------------------------------------------------------------------
 
 
-def _strategy_table() -> dict[str, tuple[Any, list[str]]]:
-    """Every registered strategy's settings: ``{name: (Setting, [strategies])}``."""
+_OFF = object()  # "off" given for an optional setting: None, as opposed to not given
+
+
+def _strategy_table() -> dict[str, list[tuple[str, Any]]]:
+    """Every registered strategy's settings: ``{name: [(strategy, Setting), ...]}``.
+
+    A name that two strategies give different types gets no flag (a warning says so).
+    """
     from ..search import get_strategy, list_strategies, strategy_settings
 
-    table: dict[str, tuple[Any, list[str]]] = {}
+    table: dict[str, list[tuple[str, Any]]] = {}
+    clashes: set[str] = set()
     for strategy in list_strategies():
         for setting in strategy_settings(get_strategy(strategy)):
-            entry = table.get(setting.name)
-            if entry is None:
-                table[setting.name] = (setting, [strategy])
-            elif entry[0].type is setting.type:
-                entry[1].append(strategy)
-            else:
-                logger.warning(
-                    "strategy %s's setting %r (%s) clashes with %s's (%s); no flag for it",
-                    strategy,
-                    setting.name,
-                    setting.type.__name__,
-                    "/".join(entry[1]),
-                    entry[0].type.__name__,
-                )
+            entry = table.setdefault(setting.name, [])
+            if entry and (entry[0][1].type, entry[0][1].optional) != (
+                setting.type,
+                setting.optional,
+            ):
+                clashes.add(setting.name)
+            entry.append((strategy, setting))
+    for name in sorted(clashes):
+        logger.warning(
+            "strategies %s give the setting %r different types; no flag for it",
+            ", ".join(strategy for strategy, _ in table[name]),
+            name,
+        )
+        del table[name]
     return table
 
 
+def _parser_for(setting: Any) -> Any:
+    def parse(text: str) -> Any:
+        if setting.optional and text.lower() in ("off", "none"):
+            return _OFF
+        try:
+            return setting.type(text)
+        except ValueError:
+            kind = setting.type.__name__
+            extra = " or 'off'" if setting.optional else ""
+            raise argparse.ArgumentTypeError(f"expected {kind}{extra}, got {text!r}") from None
+
+    return parse
+
+
 def _add_strategy_flags(parser: argparse.ArgumentParser) -> None:
-    table = _strategy_table()
+    """The strategies' settings as flags, after every other flag of ``parser``: a plugin's
+    setting whose flag is taken gets none (a warning says so), never the other's."""
     group = parser.add_argument_group(
         "strategy settings", "each applies to the strategies named in its help"
     )
-    added: dict[str, tuple[Any, list[str]]] = {}
-    for name, (setting, strategies) in table.items():
-        default = "off" if setting.default is None else setting.default
+    added: dict[str, list[tuple[str, Any]]] = {}
+    for name, entries in _strategy_table().items():
+        setting = entries[0][1]
+        defaults = {"off" if s.default is None else s.default for _, s in entries}
+        if len(defaults) == 1:
+            default = f"default: {defaults.pop()}"
+        else:
+            default = "defaults: " + ", ".join(
+                f"{strategy} {'off' if s.default is None else s.default}" for strategy, s in entries
+            )
+        strategies = " or ".join(strategy for strategy, _ in entries)
+        off = "; 'off' for none" if setting.optional else ""
         options: dict[str, Any] = {
             "dest": f"strategy__{name}",
             "default": None,
-            "help": f"{setting.help or name} ({' or '.join(strategies)}; default: {default})",
+            "help": f"{setting.help or name} ({strategies}; {default}{off})",
         }
-        if setting.type is bool:
+        if setting.type is bool and not setting.optional:
             options["action"] = argparse.BooleanOptionalAction
         else:
-            options["type"] = setting.type
+            options["type"] = _parser_for(setting)
             options["metavar"] = setting.type.__name__.upper()
         try:
             group.add_argument(*setting.flags, **options)
         except argparse.ArgumentError as exc:
             logger.warning("no flag for strategy setting %r of %s: %s", name, strategies, exc)
             continue
-        added[name] = (setting, strategies)
+        added[name] = entries
     parser.set_defaults(**{_TABLE: added})
 
 
 def _given_settings(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
     """The strategy settings given on the command line; a flag of another strategy is an
     error, not something to ignore."""
-    from ..search import get_strategy, strategy_settings
-
-    own = {s.name for s in strategy_settings(get_strategy(strategy))}
     given: dict[str, Any] = {}
-    for name, (setting, strategies) in getattr(args, _TABLE).items():
+    for name, entries in getattr(args, _TABLE).items():
         value = getattr(args, f"strategy__{name}")
         if value is None:
             continue
-        if name not in own:
+        if strategy not in [s for s, _ in entries]:
+            strategies = " or ".join(s for s, _ in entries)
             raise CLIError(
-                f"{setting.flags[0]} applies to --strategy {' or '.join(strategies)}, "
+                f"{entries[0][1].flags[0]} applies to --strategy {strategies}, "
                 f"not --strategy {strategy}"
             )
-        given[name] = value
+        given[name] = None if value is _OFF else value
     return given
 
 
@@ -272,7 +301,6 @@ def add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="cap every epoch at N batches (quick runs)",
     )
-    _add_strategy_flags(p)
     run = p.add_argument_group("run")
     run.add_argument("--seed", type=int, default=2020)
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
@@ -287,6 +315,7 @@ def add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="run the supernet in NCHW instead of channels-last",
     )
+    _add_strategy_flags(p)  # last: a plugin's setting never takes a flag of the command's
     p.set_defaults(func=_cmd_search)
 
 
@@ -461,6 +490,24 @@ def _read_json(path: Path) -> Any:
         raise CLIError(f"{path} is not valid JSON: {exc}") from None
 
 
+def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
+    """What stage ``number`` (from 1; ``None``: the last finished) recorded of its run, or
+    ``{}`` when it did not finish (``Searcher.derive`` then says which did)."""
+    stages = run / "stages"
+    finished = sorted(
+        int(folder.name.removeprefix("stage-"))
+        for folder in (stages.glob("stage-*") if stages.is_dir() else ())
+        if folder.name.removeprefix("stage-").isdigit() and (folder / "strategy.json").is_file()
+    )
+    if not finished:
+        return {}
+    path = stages / f"stage-{number if number is not None else finished[-1]}" / "strategy.json"
+    if not path.is_file():
+        return {}
+    record = _read_json(path)
+    return record if isinstance(record, dict) else {}
+
+
 def _cmd_derive(args: argparse.Namespace) -> int:
     import torch
 
@@ -497,13 +544,14 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             "defined in a notebook?); pass --strategy random or --strategy evolution, or "
             "derive from Python"
         )
+    stage = _stage_record(run, args.stage)  # the settings the stage ran with
     settings: dict[str, Any] = {}
     if name == searched_with:
         accepted = inspect.signature(get_strategy(name).__init__).parameters
-        recorded = config.get("strategy_settings") or {}
+        recorded = stage.get("settings") or config.get("strategy_settings") or {}
         settings = {k: v for k, v in recorded.items() if k in accepted}
     settings.update(_given_settings(args, name))
-    recorded_searcher = config.get("searcher") or {}
+    recorded_searcher = stage.get("searcher") or config.get("searcher") or {}
     device = torch.device(args.device) if args.device else None
     try:
         _, score, _ = load_search_data(

@@ -45,6 +45,19 @@ class ControllerSample:
     entropy_reduce: torch.Tensor
 
 
+def check_logit_scaling(
+    temperature: float | None, tanh_constant: float | None, op_tanh_reduce: float | None
+) -> None:
+    """Raise ``ValueError`` unless each logit-scaling setting is ``None`` or positive."""
+    for name, value in (
+        ("temperature", temperature),
+        ("tanh_constant", tanh_constant),
+        ("op_tanh_reduce", op_tanh_reduce),
+    ):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be positive (or None: off), got {value}")
+
+
 class Controller(nn.Module):
     """The CNAS controller: one LSTM policy per cell type.
 
@@ -84,8 +97,7 @@ class Controller(nn.Module):
         if not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a cnas.SearchSpace, got {type(space).__name__}")
         check_int("hidden_size", hidden_size)
-        if temperature is not None and temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_logit_scaling(temperature, tanh_constant, op_tanh_reduce)
         self.space = space
         self.hidden_size = hidden_size
         self.temperature = temperature

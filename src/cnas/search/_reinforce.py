@@ -10,7 +10,7 @@ from torch import nn
 
 from .._genotype import Genotype
 from .._validation import check_int
-from ._controller import Controller, ControllerSample
+from ._controller import Controller, ControllerSample, check_logit_scaling
 from ._engine import Engine
 from ._registry import register_strategy
 from ._results import Candidate, Derivation
@@ -114,6 +114,7 @@ class Reinforce(Strategy):
             tanh_constant = controller.tanh_constant
             op_tanh_reduce = controller.op_tanh_reduce
         check_int("hidden_size", hidden_size)
+        check_logit_scaling(temperature, tanh_constant, op_tanh_reduce)
         check_int("derive_rounds", derive_rounds)
         check_int("derive_samples", derive_samples)
         if not 0.0 <= baseline_decay < 1.0:

@@ -193,7 +193,8 @@ class Searcher:
             a resumed run must have the same.
 
     Raises:
-        ValueError: an unknown strategy, parts that do not fit together, or bad settings.
+        ValueError: parts that do not fit together, or bad settings.
+        UnknownStrategyError: (a ``KeyError``) an unknown strategy name.
         TypeError: parts of the wrong type, or a strategy object already used by another
             ``Searcher``.
     """
@@ -304,7 +305,8 @@ class Searcher:
     @schedule.setter
     def schedule(self, new: CurriculumSchedule) -> None:
         new.validate(self.supernet.space)
-        done = self._stage_index + (1 if self._step else 0)
+        started = self._step > 0 or self._entered == self._stage_index
+        done = self._stage_index + (1 if started else 0)
         if tuple(new.stages[:done]) != tuple(self._schedule.stages[:done]):
             raise ValueError(f"a new schedule must keep the {done} stage(s) already run")
         if tuple(new.op_order or self.supernet.space.ops) != self.engine.op_order:
@@ -554,6 +556,8 @@ class Searcher:
                 generator=self.engine.generator.get_state(),
                 context={
                     "index": index,
+                    "settings": self.strategy.settings(),
+                    "searcher": self._settings(),
                     "stage": asdict(stage),
                     "ops": list(context.space.ops),
                     "n_nodes": context.space.n_nodes,
@@ -616,7 +620,9 @@ class Searcher:
         Raises:
             ValueError: no such finished stage, no data, or a strategy that needs a
                 trained state the stage does not hold.
-            CheckpointError: the stage's saved state is corrupt.
+            UnknownStrategyError: (a ``KeyError``) an unknown strategy name.
+            CheckpointError: the stage's saved state is corrupt or does not fit.
+            TypeError: this search's strategy cannot be copied (pass a new one).
         """
         finished = self.finished_stages()
         if not finished:
@@ -633,7 +639,15 @@ class Searcher:
             ) from None
         saved = read_stage_state(self._stage_folder(index))
         if strategy is None:
-            target = copy.deepcopy(self.strategy, {id(self.engine): self.engine})
+            # a copy that shares the engine and what it holds (supernet, generator, data)
+            shared = {id(v): v for v in vars(self.engine).values()}
+            try:
+                target = copy.deepcopy(self.strategy, {**shared, id(self.engine): self.engine})
+            except (TypeError, copy.Error) as exc:
+                raise TypeError(
+                    f"cannot copy this search's {type(self.strategy).__name__} to derive with "
+                    f"it ({exc}); pass strategy= a new object of its kind"
+                ) from None
             fresh = False
         else:
             target = build_strategy(strategy)
@@ -651,14 +665,16 @@ class Searcher:
         engine = self.engine
         before = {k: v.detach().clone() for k, v in engine.supernet.state_dict().items()}
         generator_state = engine.generator.get_state()
+        torch_state = torch.get_rng_state()  # data loaders and setup draw from it
+        cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         score_data = engine.score_data
         try:
+            if fresh:
+                target.engine = engine
+                target.setup(engine)
             try:
                 engine.supernet.load_state_dict(saved["supernet"])
                 engine.generator.set_state(saved["generator"])
-                if fresh:
-                    target.engine = engine
-                    target.setup(engine)
                 if name == searched_with:
                     target.load_state_dict(saved["state"])
                 previous = saved.get("previous")
@@ -683,6 +699,9 @@ class Searcher:
         finally:
             engine.supernet.load_state_dict(before)
             engine.generator.set_state(generator_state)
+            torch.set_rng_state(torch_state)
+            if cuda_state is not None:
+                torch.cuda.set_rng_state_all(cuda_state)
             engine.score_data = score_data
         return StageResult.from_derivation(
             index, context.stage.n_ops, context.stage.n_nodes, context.space.ops, name, derivation
