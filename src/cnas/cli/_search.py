@@ -493,15 +493,12 @@ def _read_json(path: Path) -> Any:
 def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
     """What stage ``number`` (from 1; ``None``: the last finished) recorded of its run, or
     ``{}`` when it did not finish (``Searcher.derive`` then says which did)."""
-    stages = run / "stages"
-    finished = sorted(
-        int(folder.name.removeprefix("stage-"))
-        for folder in (stages.glob("stage-*") if stages.is_dir() else ())
-        if folder.name.removeprefix("stage-").isdigit() and (folder / "strategy.json").is_file()
-    )
+    from ..search._state import STRATEGY_FILE, finished_stages, stage_folder
+
+    finished = finished_stages(run)
     if not finished:
         return {}
-    path = stages / f"stage-{number if number is not None else finished[-1]}" / "strategy.json"
+    path = stage_folder(run, number - 1 if number is not None else finished[-1]) / STRATEGY_FILE
     if not path.is_file():
         return {}
     record = _read_json(path)

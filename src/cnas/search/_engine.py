@@ -35,7 +35,6 @@ class Engine:
         optimizer: SGD (Nesterov) over the supernet's weights.
         op_order: The order in which the curriculum introduces the ops.
         device: Where the supernet runs.
-        memory_format: The layout of the supernet's inputs.
         generator: The random generator strategies draw architectures from.
         seed: The search's seed (data order, architecture draws).
         batch_size: Batch size of the loaders made from datasets.
@@ -68,7 +67,6 @@ class Engine:
         self.supernet = supernet
         self.op_order = tuple(op_order)
         self.device = device
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         supernet.channels_last = channels_last
         supernet.to(device)
         self.optimizer = torch.optim.SGD(
@@ -88,6 +86,11 @@ class Engine:
         self.train_data: Data | None = None
         self.val_data: Data | None = None
         self.score_data: Data | None = None
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The layout batches are handed to the supernet in: the supernet's own."""
+        return torch.channels_last if self.supernet.channels_last else torch.contiguous_format
 
     @property
     def space(self) -> SearchSpace:
@@ -114,11 +117,17 @@ class Engine:
         )
 
     def batches(
-        self, data: Data, key: int, desc: str, limit: int | None, show: bool = True
+        self,
+        data: Data,
+        key: int,
+        desc: str,
+        limit: int | None,
+        show: bool = True,
+        shuffle: bool = True,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(x, y)`` on the device, ``x`` in the supernet's layout, at most ``limit``."""
         return device_batches(
-            self.loader(data, key),
+            self.loader(data, key, shuffle),
             self.device,
             self.memory_format,
             limit=limit,
@@ -158,8 +167,7 @@ class Engine:
         loss = F.cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        if dist_utils.is_distributed():
-            dist_utils.average_gradients(list(self.supernet.parameters()))
+        self.average_gradients(self.supernet.parameters())
         self.optimizer.step()
         return loss.detach(), logits.detach()
 
@@ -171,7 +179,7 @@ class Engine:
             acc = (accuracy(logits, y, 1).double() / y.shape[0]).cpu()
         return float(dist_utils.all_reduce_mean(acc))
 
-    def average_gradients(self, params: Sequence[torch.nn.Parameter]) -> None:
+    def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Average the gradients of ``params`` over processes (nothing outside torchrun)."""
         if dist_utils.is_distributed():
             dist_utils.average_gradients(list(params))
@@ -194,11 +202,7 @@ class Engine:
         self.supernet.train()  # batch statistics, as everywhere in the supernet
         totals = torch.zeros(2, dtype=torch.float64)
         with torch.no_grad():
-            for i, (x, y) in enumerate(self.loader(data, key=0, shuffle=False)):
-                if max_batches is not None and i >= max_batches:
-                    break
-                x = x.to(self.device).contiguous(memory_format=self.memory_format)
-                y = y.to(self.device)
+            for x, y in self.batches(data, 0, "", max_batches, show=False, shuffle=False):
                 logits = self.supernet(x, genotype)
                 totals += torch.tensor(
                     [accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64

@@ -33,7 +33,7 @@ from ._controller import Controller
 from ._engine import Engine
 from ._registry import build_strategy
 from ._results import SearchResult, StageResult
-from ._state import read_stage_state, write_stage_state
+from ._state import finished_stages, read_stage_state, stage_folder, write_stage_state
 from ._strategy import Phase, StageContext, Strategy
 
 __all__ = ["Callback", "Searcher"]
@@ -541,7 +541,7 @@ class Searcher:
         return self.engine.evaluate(genotype, data, max_batches)
 
     def _stage_folder(self, index: int) -> Path:
-        return self.output_dir / "stages" / f"stage-{index + 1}"
+        return stage_folder(self.output_dir, index)
 
     def _derive_stage(self, stage: Stage) -> StageResult:
         index = self._stage_index
@@ -581,14 +581,7 @@ class Searcher:
 
     def finished_stages(self) -> list[int]:
         """The indices (from 0) of the stages whose state ``output_dir`` holds."""
-        root = self.output_dir / "stages"
-        found = []
-        if root.is_dir():
-            for folder in root.glob("stage-*"):
-                suffix = folder.name.removeprefix("stage-")
-                if suffix.isdigit() and (folder / "strategy.json").is_file():
-                    found.append(int(suffix) - 1)
-        return sorted(found)
+        return finished_stages(self.output_dir)
 
     def derive(
         self,
@@ -736,7 +729,7 @@ class Searcher:
             "weight_decay": defaults["weight_decay"],
             "derive_batches": engine.derive_batches,
             "steps_per_epoch": engine.steps_per_epoch,
-            "channels_last": engine.memory_format == torch.channels_last,
+            "channels_last": self.supernet.channels_last,
         }
 
     def _prepare_output_dir(self) -> None:

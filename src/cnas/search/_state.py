@@ -20,9 +20,11 @@ from .._io import atomic_path, atomic_write_text
 
 __all__ = [
     "STAGE_STATE_FORMAT",
+    "finished_stages",
     "join_tensors",
     "read_stage_state",
     "split_tensors",
+    "stage_folder",
     "write_stage_state",
 ]
 
@@ -32,6 +34,23 @@ STRATEGY_TENSORS_FILE = "strategy.safetensors"
 STRATEGY_FILE = "strategy.json"
 
 _TENSOR, _DICT, _TUPLE = "__tensor__", "__dict__", "__tuple__"
+
+
+def stage_folder(output_dir: str | os.PathLike[str], index: int) -> Path:
+    """Where a search in ``output_dir`` keeps stage ``index`` (from 0): ``stages/stage-K``."""
+    return Path(output_dir) / "stages" / f"stage-{index + 1}"
+
+
+def finished_stages(output_dir: str | os.PathLike[str]) -> list[int]:
+    """The indices (from 0) of the stages whose saved state ``output_dir`` holds."""
+    root = Path(output_dir) / "stages"
+    found = []
+    if root.is_dir():
+        for folder in root.glob("stage-*"):
+            suffix = folder.name.removeprefix("stage-")
+            if suffix.isdigit() and (folder / STRATEGY_FILE).is_file():
+                found.append(int(suffix) - 1)
+    return sorted(found)
 
 
 def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:
