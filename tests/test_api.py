@@ -22,6 +22,7 @@ PUBLIC_MODULES = (
     "cnas",
     "cnas.data",
     "cnas.distributed",
+    "cnas.errors",
     "cnas.genotypes",
     "cnas.kernels",
     "cnas.models",

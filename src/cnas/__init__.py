@@ -13,6 +13,7 @@ Examples:
 
 from . import data as data
 from . import distributed as distributed
+from . import errors as errors
 from . import genotypes as genotypes
 from . import kernels as kernels
 from . import models as models
@@ -21,18 +22,18 @@ from . import search as search
 from . import training as training
 from . import utils as utils
 from . import viz as viz
-from ._errors import GenotypeError as GenotypeError
 from ._genotype import Edge as Edge
 from ._genotype import Genotype as Genotype
 from ._version import __version__ as __version__
 from .curriculum import CurriculumSchedule as CurriculumSchedule
 from .curriculum import Stage as Stage
+from .errors import CheckpointError as CheckpointError
+from .errors import GenotypeError as GenotypeError
 from .models import NetworkCIFAR as NetworkCIFAR
 from .models import NetworkImageNet as NetworkImageNet
 from .ops import DARTS_OPS as DARTS_OPS
 from .search import ArchParameters as ArchParameters
 from .search import Callback as Callback
-from .search import CheckpointError as CheckpointError
 from .search import Controller as Controller
 from .search import ControllerSample as ControllerSample
 from .search import Searcher as Searcher
@@ -65,6 +66,7 @@ __all__ = [
     "__version__",
     "data",
     "distributed",
+    "errors",
     "genotypes",
     "kernels",
     "models",

@@ -11,15 +11,12 @@ from typing import Any
 import torch
 
 from ._io import atomic_path
+from .errors import CheckpointError
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "cnas.search-checkpoint"
 CHECKPOINT_VERSION = 2
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is corrupt, foreign, or does not match the current search."""
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:

@@ -11,8 +11,8 @@ from typing import Any, Literal, NamedTuple
 
 from typing_extensions import Self
 
-from ._errors import GenotypeError
 from ._io import atomic_write_text
+from .errors import GenotypeError
 from .ops._standard import DARTS_OPS
 
 __all__ = ["CellName", "DartsGenotype", "Edge", "Genotype", "GenotypeError"]

@@ -10,17 +10,18 @@ name says why it is missing.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-from ._errors import UnknownNameError, close_matches
+from .errors import UnknownNameError
 
-__all__ = ["IDENTIFIER", "Registry"]
+__all__ = ["IDENTIFIER", "Registry", "close_matches"]
 
 logger = logging.getLogger("cnas")
 
@@ -191,3 +192,11 @@ class Registry(Generic[T]):
                     logger.warning(
                         "could not load %s %r from plugin %s: %s", self.kind, ep.name, dist, exc
                     )
+
+
+def close_matches(name: str, known: Iterable[str]) -> str:
+    """Return a "did you mean ...?" fragment and the list of known names, for messages."""
+    known_sorted = sorted(known)
+    matches = difflib.get_close_matches(name, known_sorted, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+    return f"{hint or ';'} known: {', '.join(known_sorted)}"

@@ -26,8 +26,9 @@ import builtins
 import os
 import threading
 
-from ._errors import UnknownNameError, close_matches
 from ._genotype import Genotype
+from ._registry import close_matches
+from .errors import UnknownGenotypeError
 
 __all__ = [
     "CNAS",
@@ -45,10 +46,6 @@ __all__ = [
     "resolve",
     "unregister",
 ]
-
-
-class UnknownGenotypeError(UnknownNameError):
-    """A genotype name that is not registered (a ``KeyError``)."""
 
 
 CNAS = Genotype.from_arch(

@@ -326,9 +326,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
     from .. import distributed as dist_utils
-    from .._checkpoint import CheckpointError
     from ..curriculum import CurriculumSchedule
     from ..data import DatasetNotFoundError, load_search_data
+    from ..errors import CheckpointError
     from ..ops import DARTS_OPS
     from ..search import Searcher
     from ..space import SearchSpace
@@ -508,9 +508,9 @@ def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
 def _cmd_derive(args: argparse.Namespace) -> int:
     import torch
 
-    from .._checkpoint import CheckpointError
     from ..curriculum import CurriculumSchedule
     from ..data import DatasetNotFoundError, load_search_data
+    from ..errors import CheckpointError
     from ..search import Searcher, get_strategy, list_strategies
     from ..space import SearchSpace
     from ..supernet import SuperNet

@@ -166,8 +166,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from .. import distributed as dist_utils
-    from .._checkpoint import CheckpointError
     from ..data import DatasetNotFoundError, load_train_data
+    from ..errors import CheckpointError
     from ..training import TrainConfig, Trainer
 
     genotype = resolve_genotype(args.arch)

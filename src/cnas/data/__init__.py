@@ -11,11 +11,11 @@
   ``search_transform``: the original's search-time augmentation of CIFAR-10.
 """
 
+from ..errors import DatasetNotFoundError as DatasetNotFoundError
 from ._datasets import CIFAR10_MEAN as CIFAR10_MEAN
 from ._datasets import CIFAR10_STD as CIFAR10_STD
 from ._datasets import DATASETS as DATASETS
 from ._datasets import DatasetInfo as DatasetInfo
-from ._datasets import DatasetNotFoundError as DatasetNotFoundError
 from ._datasets import cifar10 as cifar10
 from ._datasets import digits as digits
 from ._datasets import imagenet as imagenet

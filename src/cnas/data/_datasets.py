@@ -13,12 +13,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from ..errors import DatasetNotFoundError
+
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASETS",
     "DatasetInfo",
-    "DatasetNotFoundError",
     "cifar10",
     "digits",
     "imagenet",
@@ -33,10 +34,6 @@ CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
 CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
 
 DIGITS_SAMPLES = 1797
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset is not on disk and cannot (or may not) be downloaded."""
 
 
 @dataclass(frozen=True)

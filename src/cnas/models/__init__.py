@@ -14,6 +14,10 @@ Examples:
     75.4
 """
 
+from ..errors import UnknownModelError as UnknownModelError
+from ..errors import WeightsFormatError as WeightsFormatError
+from ..errors import WeightsIntegrityError as WeightsIntegrityError
+from ..errors import WeightsNotFoundError as WeightsNotFoundError
 from ._builders import WeightsArg as WeightsArg
 from ._builders import cnas_cifar10 as cnas_cifar10
 from ._builders import cnas_imagenet as cnas_imagenet
@@ -25,9 +29,6 @@ from ._builders import pc_darts_cifar10 as pc_darts_cifar10
 from ._builders import pc_darts_imagenet as pc_darts_imagenet
 from ._builders import pdarts_cifar10 as pdarts_cifar10
 from ._builders import pdarts_imagenet as pdarts_imagenet
-from ._hub import WeightsFormatError as WeightsFormatError
-from ._hub import WeightsIntegrityError as WeightsIntegrityError
-from ._hub import WeightsNotFoundError as WeightsNotFoundError
 from ._network import AuxiliaryHeadCIFAR as AuxiliaryHeadCIFAR
 from ._network import AuxiliaryHeadImageNet as AuxiliaryHeadImageNet
 from ._network import Cell as Cell
@@ -37,7 +38,6 @@ from ._network import drop_path as drop_path
 from ._pretrained import from_pretrained as from_pretrained
 from ._pretrained import save_pretrained as save_pretrained
 from ._registry import ModelSpec as ModelSpec
-from ._registry import UnknownModelError as UnknownModelError
 from ._registry import get_model as get_model
 from ._registry import get_model_weights as get_model_weights
 from ._registry import list_models as list_models

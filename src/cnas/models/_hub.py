@@ -26,14 +26,12 @@ import torch
 
 from .._io import atomic_path
 from .._version import __version__
+from ..errors import WeightsFormatError, WeightsIntegrityError, WeightsNotFoundError
 
 if TYPE_CHECKING:
     from ._weights import HubSource, Source, UrlSource, Weights
 
 __all__ = [
-    "WeightsFormatError",
-    "WeightsIntegrityError",
-    "WeightsNotFoundError",
     "hub_download",
     "load_state_dict",
     "read_state_dict",
@@ -45,22 +43,6 @@ logger = logging.getLogger("cnas")
 _TRUE = {"1", "true", "yes", "on"}
 _SHA256 = re.compile(r"^[a-f0-9]{64}$")
 _GIT_SHA1 = re.compile(r"^[a-f0-9]{40}$")
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Weights could not be found: not on the Hub or at the URL, not reachable, or not
-    in the cache while offline. The message says what was tried and what to do."""
-
-
-class WeightsIntegrityError(ValueError):
-    """A downloaded or cached weights file does not have the expected hash; it was
-    deleted and not used."""
-
-
-class WeightsFormatError(ValueError):
-    """A weights file cannot be used: unreadable, refused by ``weights_only`` loading
-    (it needs unpickling of arbitrary objects), not a state dict, or not fitting the
-    network."""
 
 
 # -- environment ----------------------------------------------------------------------------

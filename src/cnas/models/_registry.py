@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from torch import nn
 
-from .._errors import UnknownNameError
 from .._registry import Registry
+from ..errors import UnknownModelError
 
 if TYPE_CHECKING:
     from ._weights import WeightsEnum
 
 __all__ = [
     "ModelSpec",
-    "UnknownModelError",
     "get_model",
     "get_model_weights",
     "list_models",
@@ -28,10 +27,6 @@ Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
 
 HF_HUB_PREFIX = "hf-hub:"
-
-
-class UnknownModelError(UnknownNameError):
-    """A model name that is not in the registry (a ``KeyError``)."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ package that declares them in the entry-point group ``cnas.ops``:
     my_op = "my_package.ops:my_op_factory"
 """
 
+from ..errors import UnknownOpError as UnknownOpError
 from ._blocks import DilConv as DilConv
 from ._blocks import FactorizedReduce as FactorizedReduce
 from ._blocks import ReLUConvBN as ReLUConvBN
@@ -16,7 +17,6 @@ from ._blocks import Zero as Zero
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import OpFactory as OpFactory
 from ._registry import OpSpec as OpSpec
-from ._registry import UnknownOpError as UnknownOpError
 from ._registry import get_op as get_op
 from ._registry import is_registered as is_registered
 from ._registry import list_ops as list_ops

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .._errors import UnknownNameError
 from .._registry import Registry
+from ..errors import UnknownOpError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "OpFactory",
     "OpSpec",
-    "UnknownOpError",
     "get_op",
     "is_registered",
     "list_ops",
@@ -28,10 +27,6 @@ ENTRY_POINT_GROUP = "cnas.ops"
 OpFactory = Callable[[int, int, bool], nn.Module]
 """``factory(C, stride, affine) -> nn.Module``: an op mapping ``C`` channels to ``C`` channels,
 downsampling by ``stride``; ``affine`` says whether its BatchNorms learn scale and shift."""
-
-
-class UnknownOpError(UnknownNameError):
-    """An op name that is not in the registry (a ``KeyError``)."""
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ the entry-point group ``cnas.strategies``:
 
 from typing import Any
 
-from .._checkpoint import CheckpointError as CheckpointError
 from .._deprecation import warn_deprecated
+from ..errors import CheckpointError as CheckpointError
+from ..errors import UnknownStrategyError as UnknownStrategyError
 from ._arch import ArchParameters as ArchParameters
 from ._controller import Controller as Controller
 from ._controller import ControllerSample as ControllerSample
@@ -32,7 +33,6 @@ from ._gradient import Gdas as Gdas
 from ._random import RandomSearch as RandomSearch
 from ._random import UniformTraining as UniformTraining
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
-from ._registry import UnknownStrategyError as UnknownStrategyError
 from ._registry import get_strategy as get_strategy
 from ._registry import list_strategies as list_strategies
 from ._registry import register_strategy as register_strategy

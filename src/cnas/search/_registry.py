@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .._errors import UnknownNameError
 from .._registry import Registry
+from ..errors import UnknownStrategyError
 from ._strategy import Strategy
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "UnknownStrategyError",
     "build_strategy",
     "get_strategy",
     "list_strategies",
@@ -27,10 +26,6 @@ ENTRY_POINT_GROUP = "cnas.strategies"
 """Entry-point group through which installed packages contribute search strategies."""
 
 S = TypeVar("S", bound=type[Strategy])
-
-
-class UnknownStrategyError(UnknownNameError):
-    """A strategy name that is not in the registry (a ``KeyError``)."""
 
 
 def _check_class(name: str, cls: object) -> type[Strategy]:

@@ -20,13 +20,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed as dist_utils
-from .._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .._checkpoint import load_checkpoint, save_checkpoint
 from .._deprecation import warn_deprecated
 from .._genotype import Genotype
 from .._io import atomic_write_text
 from .._metrics import batch_totals, summarize
 from .._validation import check_int
 from ..curriculum import CurriculumSchedule, Stage
+from ..errors import CheckpointError
 from ..space import SearchSpace
 from ..supernet import SuperNet
 from ._controller import Controller

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .._checkpoint import CheckpointError
 from .._io import atomic_path, atomic_write_text
+from ..errors import CheckpointError
 
 __all__ = [
     "STAGE_STATE_FORMAT",

@@ -18,12 +18,12 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from .. import distributed as dist_utils
-from .._checkpoint import CheckpointError
 from .._io import atomic_path, atomic_write_text
 from .._loop import device_batches
 from .._metrics import accuracy as accuracy
 from .._metrics import batch_totals, summarize
 from .._version import __version__
+from ..errors import CheckpointError
 from ..models import NetworkCIFAR, NetworkImageNet
 from ..models._pretrained import network_config
 from ..ops._norm import use_gemv_batchnorm

@@ -1,0 +1,102 @@
+"""Every exception type cnas raises, in one place.
+
+Each one subclasses the builtin exception it extends (``except KeyError`` still catches
+an unknown op name, ``except FileNotFoundError`` a missing dataset) and ``CnasError``, so
+``except cnas.errors.CnasError`` catches whatever cnas raised on purpose. The packages
+where users meet them re-export them too (``cnas.ops.UnknownOpError``,
+``cnas.models.WeightsNotFoundError``, ...).
+
+Examples:
+    >>> import cnas
+    >>> try:
+    ...     cnas.ops.get_op("sep_conv_3x")
+    ... except cnas.errors.UnknownOpError as exc:
+    ...     print(str(exc).split(";")[1].strip())
+    did you mean 'sep_conv_3x3' or 'sep_conv_5x5' or 'sep_conv_7x7'?
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "CnasError",
+    "DatasetNotFoundError",
+    "GenotypeError",
+    "UnknownGenotypeError",
+    "UnknownModelError",
+    "UnknownNameError",
+    "UnknownOpError",
+    "UnknownStrategyError",
+    "WeightsFormatError",
+    "WeightsIntegrityError",
+    "WeightsNotFoundError",
+]
+
+
+class CnasError(Exception):
+    """The base of every exception type in this module."""
+
+
+class GenotypeError(CnasError, ValueError):
+    """A genotype is malformed: bad structure, unknown op, wrong types or unreadable input.
+
+    The message names the offending cell, edge or field.
+    """
+
+
+class UnknownNameError(CnasError, KeyError):
+    """A name (op, genotype, model, strategy) is not registered.
+
+    Subclasses ``KeyError`` so ``except KeyError`` keeps working, but prints its message
+    plainly instead of as a quoted key.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UnknownOpError(UnknownNameError):
+    """An op name that is not in the op registry (a ``KeyError``)."""
+
+
+class UnknownModelError(UnknownNameError):
+    """A model name that is not in the model registry (a ``KeyError``)."""
+
+
+class UnknownGenotypeError(UnknownNameError):
+    """A genotype name that is not registered (a ``KeyError``)."""
+
+
+class UnknownStrategyError(UnknownNameError):
+    """A search strategy name that is not in the strategy registry (a ``KeyError``)."""
+
+
+class CheckpointError(CnasError, ValueError):
+    """A checkpoint or run folder is corrupt, foreign, or does not match the current run.
+
+    Whatever the folder held was left untouched; the message says what to do.
+    """
+
+
+class DatasetNotFoundError(CnasError, FileNotFoundError):
+    """A dataset is not on disk and cannot (or may not) be downloaded."""
+
+
+class WeightsNotFoundError(CnasError, FileNotFoundError):
+    """Weights could not be found: not on the Hub or at the URL, not reachable, or not
+    in the cache while offline. The message says what was tried and what to do."""
+
+
+class WeightsIntegrityError(CnasError, ValueError):
+    """A downloaded or cached weights file does not have the expected hash; it was
+    deleted and not used."""
+
+
+class WeightsFormatError(CnasError, ValueError):
+    """A weights file cannot be used: unreadable, refused by ``weights_only`` loading
+    (it needs unpickling of arbitrary objects), not a state dict, or not fitting the
+    network."""
