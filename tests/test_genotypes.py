@@ -95,9 +95,34 @@ def test_get_is_case_insensitive_and_suggests_close_names() -> None:
         genotypes.get(3)  # type: ignore[arg-type]
 
 
-def test_list_names_the_published_cells_first() -> None:
-    assert genotypes.list()[:3] == ["CNAS", "DARTS_V1", "DARTS_V2"]
-    assert set(CIFAR_PARAMS) <= set(genotypes.list())
+def test_list_genotypes_is_sorted_and_filters_by_pattern_ignoring_case() -> None:
+    names = genotypes.list_genotypes()
+    assert names == sorted(names)
+    assert set(CIFAR_PARAMS) <= set(names)
+    assert genotypes.list_genotypes("darts_v*") == ["DARTS_V1", "DARTS_V2"]
+
+
+def test_the_old_list_warns_and_still_answers() -> None:
+    with pytest.warns(FutureWarning, match=r"genotypes.list\(\) is deprecated.*list_genotypes"):
+        old = genotypes.list
+    assert old() == genotypes.list_genotypes()
+
+
+def test_published_genotypes_can_be_neither_replaced_nor_removed() -> None:
+    with pytest.raises(ValueError, match="'CNAS' is built in and cannot be replaced"):
+        genotypes.register("cnas", genotypes.DARTS_V2, override=True)
+    with pytest.raises(ValueError, match="'DARTS_V2' is built in and cannot be removed"):
+        genotypes.unregister("darts_v2")
+    assert genotypes.get("CNAS") is genotypes.CNAS
+
+
+def test_genotype_plugins_come_from_the_entry_point_group() -> None:
+    assert genotypes.ENTRY_POINT_GROUP == "cnas.genotypes"
+    from cnas.genotypes import _from_entry_point
+
+    assert _from_entry_point("x", genotypes.CNAS, "dist") is genotypes.CNAS
+    with pytest.raises(TypeError, match="expected a cnas.Genotype, got str"):
+        _from_entry_point("x", "not a genotype", "dist")
 
 
 def test_register_get_and_unregister_a_user_genotype() -> None:
@@ -105,22 +130,23 @@ def test_register_get_and_unregister_a_user_genotype() -> None:
     try:
         assert genotypes.register("MINE", mine) is mine
         assert genotypes.get("mine") is mine
-        assert "MINE" in genotypes.list()
-        with pytest.raises(ValueError, match="'MINE' is already registered"):
+        assert "MINE" in genotypes.list_genotypes()
+        with pytest.raises(ValueError, match="genotype 'MINE' is already registered"):
             genotypes.register("mine", genotypes.CNAS)
         genotypes.register("MINE", genotypes.CNAS, override=True)
         assert genotypes.get("MINE") is genotypes.CNAS
     finally:
         genotypes.unregister("MINE")
-    assert "MINE" not in genotypes.list()
+    assert "MINE" not in genotypes.list_genotypes()
 
 
 @pytest.mark.parametrize(
     ("name", "value", "error", "message"),
     [
-        ("CNAS", genotypes.DARTS_V2, ValueError, "published genotype"),
-        ("darts_v2", genotypes.CNAS, ValueError, "published genotype"),
-        ("", genotypes.CNAS, ValueError, "non-empty string"),
+        ("CNAS", genotypes.DARTS_V2, ValueError, "'CNAS' is built in"),
+        ("darts_v2", genotypes.CNAS, ValueError, "'DARTS_V2' is built in"),
+        ("", genotypes.CNAS, ValueError, "invalid genotype name ''"),
+        ("my cell", genotypes.CNAS, ValueError, "invalid genotype name 'my cell': use letters"),
         ("X", "CNAS", TypeError, "expected a cnas.Genotype, got str"),
     ],
 )
@@ -130,7 +156,7 @@ def test_register_refuses_bad_input(name: str, value: object, error: type, messa
 
 
 def test_unregister_refuses_published_and_unknown_names() -> None:
-    with pytest.raises(ValueError, match="published"):
+    with pytest.raises(ValueError, match="'CNAS' is built in and cannot be removed"):
         genotypes.unregister("CNAS")
     with pytest.raises(KeyError, match="unknown genotype 'nope'"):
         genotypes.unregister("nope")

@@ -1,4 +1,4 @@
-"""The one registry behind ops, models and search strategies.
+"""The one registry behind ops, models, genotypes and search strategies.
 
 A ``Registry`` maps names to values under a lock. It checks names against a pattern,
 refuses a taken name unless told to override it, suggests close matches for an unknown
@@ -47,6 +47,9 @@ class Registry(Generic[T]):
             raise to reject the plugin.
         owner: ``f(value) -> str``: who registered a value, for the "already registered"
             message.
+        case_insensitive: Look names up regardless of case (an exact match wins), and
+            count a name that differs from a registered one only in case as taken.
+        protected: Names that can be neither replaced nor removed (built-in entries).
     """
 
     def __init__(
@@ -58,6 +61,8 @@ class Registry(Generic[T]):
         entry_point_group: str | None = None,
         from_entry_point: Callable[[str, Any, str], T] | None = None,
         owner: Callable[[T], str] | None = None,
+        case_insensitive: bool = False,
+        protected: Iterable[str] = (),
     ) -> None:
         self.kind = kind
         self.error = error
@@ -70,6 +75,25 @@ class Registry(Generic[T]):
         self._lock = threading.RLock()
         self._plugins_loaded = entry_point_group is None
         self._plugin_errors: dict[str, str] = {}
+        self.case_insensitive = case_insensitive
+        self._protected = {self._fold(n) for n in protected}
+
+    def _fold(self, name: str) -> str:
+        return name.casefold() if self.case_insensitive else name
+
+    def _key(self, name: object) -> str | None:
+        """The registered spelling of ``name`` (exact first, then folded), if any."""
+        if not isinstance(name, str):
+            return None
+        if name in self._values or not self.case_insensitive:
+            return name if name in self._values else None
+        folded = self._fold(name)
+        return next((k for k in self._values if self._fold(k) == folded), None)
+
+    def protect(self, *names: str) -> None:
+        """Make ``names`` permanent: ``add(..., override=True)`` and ``remove`` refuse them."""
+        with self._lock:
+            self._protected.update(self._fold(n) for n in names)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -91,13 +115,18 @@ class Registry(Generic[T]):
         """
         self.check_name(name)
         with self._lock:
-            existing = self._values.get(name)
-            if existing is not None and not override:
+            key = self._key(name)
+            if key is not None and self._fold(key) in self._protected:
+                raise ValueError(f"{self.kind} {key!r} is built in and cannot be replaced")
+            if key is not None and not override:
+                existing = self._values[key]
                 by = f" (by {self._owner(existing)})" if self._owner is not None else ""
                 raise ValueError(
-                    f"{self.kind} {name!r} is already registered{by}; pick another name or "
+                    f"{self.kind} {key!r} is already registered{by}; pick another name or "
                     "pass override=True"
                 )
+            if key is not None:
+                del self._values[key]
             self._values[name] = value
             self._plugin_errors.pop(name, None)
 
@@ -108,9 +137,12 @@ class Registry(Generic[T]):
             UnknownNameError: (the registry's subclass) ``name`` is not registered.
         """
         with self._lock:
-            if name not in self._values:
+            key = self._key(name)
+            if key is None:
                 raise self.error(f"cannot unregister unknown {self.kind} {name!r}")
-            del self._values[name]
+            if self._fold(key) in self._protected:
+                raise ValueError(f"{self.kind} {key!r} is built in and cannot be removed")
+            del self._values[key]
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -122,9 +154,9 @@ class Registry(Generic[T]):
                 suggests close matches, or says why a plugin of that name failed to load.
         """
         self._load_plugins()
-        value = self._values.get(name) if isinstance(name, str) else None
-        if value is not None:
-            return value
+        key = self._key(name)
+        if key is not None:
+            return self._values[key]
         if isinstance(name, str) and name in self._plugin_errors:
             raise self.error(
                 f"{self.kind} {name!r} failed to load from its plugin: {self._plugin_errors[name]}"
@@ -133,7 +165,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
-        return name in self._values
+        return self._key(name) is not None
 
     def names(self, pattern: str | None = None) -> list[str]:
         """The registered names, sorted; ``pattern`` keeps those matching a shell wildcard."""
@@ -141,7 +173,8 @@ class Registry(Generic[T]):
         with self._lock:
             names = sorted(self._values)
         if pattern is not None:
-            names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+            fold = self._fold
+            names = [n for n in names if fnmatch.fnmatchcase(fold(n), fold(pattern))]
         return names
 
     def items(self) -> Iterator[tuple[str, T]]:
@@ -168,7 +201,7 @@ class Registry(Generic[T]):
             assert self.entry_point_group is not None
             for ep in metadata.entry_points(group=self.entry_point_group):
                 dist = ep.dist.name if ep.dist is not None else ep.value
-                if ep.name in self._values:
+                if self._key(ep.name) is not None:
                     logger.warning(
                         "%s %r from plugin %s ignored: the name is already registered%s",
                         self.kind,

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import builtins
 import os
-import threading
+from typing import Any
 
+from ._deprecation import warn_deprecated
 from ._genotype import Genotype
-from ._registry import close_matches
+from ._registry import Registry
 from .errors import UnknownGenotypeError
 
 __all__ = [
@@ -35,16 +36,20 @@ __all__ = [
     "DARTS",
     "DARTS_V1",
     "DARTS_V2",
+    "ENTRY_POINT_GROUP",
     "PC_DARTS",
     "PDARTS",
     "AmoebaNet",
     "NASNet",
     "UnknownGenotypeError",
     "get",
-    "list",
+    "get_genotype",
+    "list_genotypes",
     "register",
+    "register_genotype",
     "resolve",
     "unregister",
+    "unregister_genotype",
 ]
 
 
@@ -145,52 +150,67 @@ _PUBLISHED: dict[str, Genotype] = {
     "NASNet": NASNet,
     "AmoebaNet": AmoebaNet,
 }
-_REGISTRY: dict[str, Genotype] = dict(_PUBLISHED)
-_LOCK = threading.Lock()
+
+ENTRY_POINT_GROUP = "cnas.genotypes"
+"""Entry-point group through which installed packages contribute named genotypes."""
+
+
+def _from_entry_point(name: str, value: object, dist: str) -> Genotype:
+    if not isinstance(value, Genotype):
+        raise TypeError(f"genotype {name!r}: expected a cnas.Genotype, got {type(value).__name__}")
+    return value
+
+
+_REGISTRY: Registry[Genotype] = Registry(
+    "genotype",
+    error=UnknownGenotypeError,
+    name_rule=(
+        r"^[A-Za-z_][A-Za-z0-9_-]*$",
+        "use letters, digits, '_' and '-', not starting with a digit",
+    ),
+    entry_point_group=ENTRY_POINT_GROUP,
+    from_entry_point=_from_entry_point,
+    case_insensitive=True,
+    protected=_PUBLISHED,
+)
+for _name, _genotype in _PUBLISHED.items():
+    _REGISTRY.add(_name, _genotype)
 
 
 def get(name: str) -> Genotype:
-    """Return the genotype registered as ``name`` (case-insensitive).
+    """Return the genotype registered as ``name`` (case-insensitive: ``"cnas"`` is ``CNAS``).
 
     Raises:
         UnknownGenotypeError: no such name; the message suggests close matches.
     """
-    if isinstance(name, str):
-        if name in _REGISTRY:
-            return _REGISTRY[name]
-        folded = {k.lower(): v for k, v in _REGISTRY.items()}
-        if name.lower() in folded:
-            return folded[name.lower()]
-    raise UnknownGenotypeError(f"unknown genotype {name!r}{close_matches(str(name), _REGISTRY)}")
+    return _REGISTRY.get(name)
+
+
+def get_genotype(name: str) -> Genotype:
+    """The same as ``get``, named like the other registries' lookups (``get_op``, ...)."""
+    return _REGISTRY.get(name)
 
 
 def register(name: str, genotype: Genotype, *, override: bool = False) -> Genotype:
     """Register ``genotype`` under ``name``; ``get`` and ``resolve`` then find it (in this process).
 
+    Names are case-insensitive: ``"mine"`` and ``"MINE"`` are one name. Installed packages
+    can contribute genotypes through the entry-point group ``cnas.genotypes``.
+
     Raises:
         TypeError: ``genotype`` is not a ``cnas.Genotype``.
-        ValueError: ``name`` is empty, names a published cell, or is taken and
+        ValueError: ``name`` breaks the name rule, names a published cell, or is taken and
             ``override`` is False.
     """
     if not isinstance(genotype, Genotype):
         raise TypeError(
             f"register({name!r}, ...): expected a cnas.Genotype, got {type(genotype).__name__}"
         )
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"genotype name must be a non-empty string, got {name!r}")
-    with _LOCK:
-        taken = {k.lower(): k for k in _REGISTRY}
-        if name.lower() in {k.lower() for k in _PUBLISHED}:
-            raise ValueError(f"{name!r} names a published genotype and cannot be replaced")
-        if name.lower() in taken and not override:
-            raise ValueError(
-                f"genotype {taken[name.lower()]!r} is already registered; "
-                "pass override=True to replace it"
-            )
-        if name.lower() in taken:
-            del _REGISTRY[taken[name.lower()]]
-        _REGISTRY[name] = genotype
+    _REGISTRY.add(name, genotype, override=override)
     return genotype
+
+
+register_genotype = register
 
 
 def unregister(name: str) -> None:
@@ -200,17 +220,33 @@ def unregister(name: str) -> None:
         UnknownGenotypeError: no such name.
         ValueError: ``name`` is a published genotype.
     """
-    with _LOCK:
-        if name in _PUBLISHED:
-            raise ValueError(f"{name!r} is a published genotype and cannot be removed")
-        if name not in _REGISTRY:
-            raise UnknownGenotypeError(f"cannot unregister unknown genotype {name!r}")
-        del _REGISTRY[name]
+    _REGISTRY.remove(name)
 
 
-def list() -> builtins.list[str]:
-    """The registered genotype names: the published ones first, then the user's."""
-    return builtins.list(_REGISTRY)
+unregister_genotype = unregister
+
+
+def list_genotypes(pattern: str | None = None) -> builtins.list[str]:
+    """The registered genotype names, sorted; ``pattern`` keeps those matching a shell
+    wildcard, regardless of case (``list_genotypes("darts*")``).
+
+    Examples:
+        >>> import cnas
+        >>> cnas.genotypes.list_genotypes("DARTS*")
+        ['DARTS', 'DARTS_V1', 'DARTS_V2']
+    """
+    return _REGISTRY.names(pattern)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "list":
+        warn_deprecated(
+            "cnas.genotypes.list()",
+            removed_in="0.2",
+            instead="cnas.genotypes.list_genotypes() (it does not shadow the builtin)",
+        )
+        return list_genotypes
+    raise AttributeError(f"module 'cnas.genotypes' has no attribute {name!r}")
 
 
 def resolve(spec: Genotype | str | os.PathLike[str]) -> Genotype:

@@ -37,7 +37,7 @@ def _cmd_genotypes(args: argparse.Namespace) -> int:
     from .. import genotypes
 
     if args.name is None:
-        for name in genotypes.list():
+        for name in genotypes.list_genotypes():
             out(name)
         return 0
     genotype = resolve_genotype(args.name)

@@ -78,7 +78,7 @@ def _size(net: torch.nn.Module) -> str:
 def _genotype_name(genotype: object) -> str:
     from .. import genotypes
 
-    names = [n for n in genotypes.list() if n != "DARTS"]  # DARTS is DARTS_V2's alias
+    names = [n for n in genotypes.list_genotypes() if n != "DARTS"]  # DARTS is DARTS_V2's alias
     return next((n for n in names if genotypes.get(n) == genotype), "")
 
 
