@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 import cnas
 from cnas.cli import main
-from cnas.training import Cutout, LabelSmoothingCrossEntropy, TrainConfig, Trainer, learning_rate
+from cnas.data import Cutout
+from cnas.training import LabelSmoothingCrossEntropy, TrainConfig, Trainer, learning_rate
 
 SCRIPTS = Path(__file__).with_name("scripts")
 

@@ -13,7 +13,7 @@ from typing_extensions import Self
 
 from ._io import atomic_write_text
 from .errors import GenotypeError
-from .ops._standard import DARTS_OPS
+from .ops import DARTS_OPS, get_op, is_registered
 
 __all__ = ["CellName", "DartsGenotype", "Edge", "Genotype", "GenotypeError"]
 
@@ -61,8 +61,6 @@ def _check_cell(
     cell: CellName, edges: object, concat: object | None
 ) -> tuple[tuple[Edge, ...], tuple[int, ...]]:
     """Validate one cell and return it normalized; raise GenotypeError naming the problem."""
-    from .ops import _registry
-
     if isinstance(edges, (str, bytes)) or not isinstance(edges, Iterable):
         raise GenotypeError(
             f"{cell} cell: edges must be a list of (op, src, dst) triples, "
@@ -82,9 +80,9 @@ def _check_cell(
             raise GenotypeError(
                 f"{cell} cell, edge {i} {tuple(raw)!r}: src and dst must be integers"
             )
-        if not _registry.is_registered(op):
+        if not is_registered(op):
             try:
-                _registry.get_op(op)
+                get_op(op)
             except KeyError as exc:
                 raise GenotypeError(f"{cell} cell, edge {i} {tuple(raw)!r}: {exc}") from None
         checked.append(Edge(op, src, dst))

@@ -14,8 +14,15 @@ from torch import nn
 from . import kernels
 from ._genotype import Edge, Genotype
 from ._validation import check_int
-from .ops import FactorizedReduce, ReLUConvBN, get_op
-from .ops._blocks import FinalBatchNorm, Tail, preactivated_tail, split_final_batchnorm
+from .ops import (
+    FactorizedReduce,
+    FinalBatchNorm,
+    ReLUConvBN,
+    Tail,
+    get_op,
+    preactivated_tail,
+    split_final_batchnorm,
+)
 from .space import SearchSpace
 
 __all__ = ["MixedWeights", "SuperNet"]

@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import graphviz
 
-from ._genotype import CellName, Genotype
 from ._io import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:  # a genotype draws itself through this module (Genotype._repr_svg_)
+    from ._genotype import CellName, Genotype
 
 __all__ = ["INSTALL_HINT", "cell_graph", "draw", "genotype_graph", "to_svg"]
 

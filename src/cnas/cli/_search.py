@@ -493,16 +493,13 @@ def _read_json(path: Path) -> Any:
 def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
     """What stage ``number`` (from 1; ``None``: the last finished) recorded of its run, or
     ``{}`` when it did not finish (``Searcher.derive`` then says which did)."""
-    from ..search._state import STRATEGY_FILE, finished_stages, stage_folder
+    from ..errors import CheckpointError
+    from ..search import stage_record
 
-    finished = finished_stages(run)
-    if not finished:
-        return {}
-    path = stage_folder(run, number - 1 if number is not None else finished[-1]) / STRATEGY_FILE
-    if not path.is_file():
-        return {}
-    record = _read_json(path)
-    return record if isinstance(record, dict) else {}
+    try:
+        return stage_record(run, number - 1 if number is not None else -1)
+    except CheckpointError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:

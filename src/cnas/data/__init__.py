@@ -9,29 +9,38 @@
 - ``search_split``: the original CNAS split of a training set into a part that
   trains the supernet weights (40%) and a part that trains the controller (60%);
   ``search_transform``: the original's search-time augmentation of CIFAR-10.
+- ``Cutout`` and ``cifar10_train_transform``: the original evaluation's augmentation.
 """
 
 from ..errors import DatasetNotFoundError as DatasetNotFoundError
-from ._datasets import CIFAR10_MEAN as CIFAR10_MEAN
-from ._datasets import CIFAR10_STD as CIFAR10_STD
 from ._datasets import DATASETS as DATASETS
 from ._datasets import DatasetInfo as DatasetInfo
+from ._datasets import IMAGENET_MEAN as IMAGENET_MEAN
+from ._datasets import IMAGENET_STD as IMAGENET_STD
 from ._datasets import cifar10 as cifar10
 from ._datasets import digits as digits
 from ._datasets import imagenet as imagenet
 from ._datasets import load_search_data as load_search_data
 from ._datasets import load_train_data as load_train_data
 from ._datasets import search_split as search_split
-from ._datasets import search_transform as search_transform
 from ._datasets import synthetic as synthetic
+from ._transforms import CIFAR10_MEAN as CIFAR10_MEAN
+from ._transforms import CIFAR10_STD as CIFAR10_STD
+from ._transforms import Cutout as Cutout
+from ._transforms import cifar10_train_transform as cifar10_train_transform
+from ._transforms import search_transform as search_transform
 
 __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASETS",
+    "Cutout",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "cifar10",
+    "cifar10_train_transform",
     "digits",
     "imagenet",
     "load_search_data",

@@ -14,10 +14,9 @@ import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from ..errors import DatasetNotFoundError
+from ._transforms import CIFAR10_MEAN, CIFAR10_STD, cifar10_train_transform, search_transform
 
 __all__ = [
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
     "DATASETS",
     "DatasetInfo",
     "cifar10",
@@ -26,12 +25,8 @@ __all__ = [
     "load_search_data",
     "load_train_data",
     "search_split",
-    "search_transform",
     "synthetic",
 ]
-
-CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
-CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
 
 DIGITS_SAMPLES = 1797
 
@@ -173,22 +168,6 @@ def search_split(
     return Subset(dataset, indices[:split]), Subset(dataset, indices[split:])
 
 
-def _cifar10_train_transform(cutout: int) -> Any:
-    from torchvision import transforms as T
-
-    from ..training._recipe import Cutout
-
-    steps: list[Any] = [
-        T.RandomCrop(32, padding=4),
-        T.RandomHorizontalFlip(),
-        T.ToTensor(),
-        T.Normalize(CIFAR10_MEAN, CIFAR10_STD),
-    ]
-    if cutout > 0:
-        steps.append(Cutout(cutout))
-    return T.Compose(steps)
-
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -254,7 +233,7 @@ def load_train_data(
     """
     if name == "cifar10":
         train = cifar10(
-            root, train=True, download=download, transform=_cifar10_train_transform(cutout)
+            root, train=True, download=download, transform=cifar10_train_transform(cutout)
         )
         return train, cifar10(root, train=False, download=download), DATASETS["cifar10"]
     if name == "imagenet":
@@ -272,15 +251,6 @@ def load_train_data(
         cut = int(0.8 * n)
         return Subset(full, order[:cut]), Subset(full, order[cut:]), DATASETS[name]
     raise ValueError(f"unknown dataset {name!r}; known: cifar10, imagenet, digits, synthetic")
-
-
-def search_transform(augment: bool = True) -> Any:
-    """The CIFAR-10 search-time transform: the original code's random crop (32, padding 4)
-    and horizontal flip (``augment``), then to tensor and normalize."""
-    from torchvision import transforms as T
-
-    steps: list[Any] = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
-    return T.Compose([*steps, T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
 
 
 def load_search_data(

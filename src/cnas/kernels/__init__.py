@@ -41,8 +41,9 @@ import torch
 from . import _autograd as _autograd
 from . import _ops as _ops
 from . import _reference as _reference
+from ._ops import layout_of as layout_of
 
-__all__ = ["backend", "max_pool2d", "mixed_bn_sum", "mixed_sum"]
+__all__ = ["backend", "layout_of", "max_pool2d", "mixed_bn_sum", "mixed_sum"]
 
 logger = logging.getLogger("cnas")
 

@@ -11,9 +11,17 @@ package that declares them in the entry-point group ``cnas.ops``:
 from ..errors import UnknownOpError as UnknownOpError
 from ._blocks import DilConv as DilConv
 from ._blocks import FactorizedReduce as FactorizedReduce
+from ._blocks import FinalBatchNorm as FinalBatchNorm
 from ._blocks import ReLUConvBN as ReLUConvBN
 from ._blocks import SepConv as SepConv
+from ._blocks import SubsampledDilatedConv2d as SubsampledDilatedConv2d
+from ._blocks import Tail as Tail
 from ._blocks import Zero as Zero
+from ._blocks import preactivated_tail as preactivated_tail
+from ._blocks import split_final_batchnorm as split_final_batchnorm
+from ._norm import GemvBatchNorm2d as GemvBatchNorm2d
+from ._norm import switch_batchnorm as switch_batchnorm
+from ._norm import use_gemv_batchnorm as use_gemv_batchnorm
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import OpFactory as OpFactory
 from ._registry import OpSpec as OpSpec
@@ -31,15 +39,23 @@ __all__ = [
     "EXTRA_OPS",
     "DilConv",
     "FactorizedReduce",
+    "FinalBatchNorm",
+    "GemvBatchNorm2d",
     "OpFactory",
     "OpSpec",
     "ReLUConvBN",
     "SepConv",
+    "SubsampledDilatedConv2d",
+    "Tail",
     "UnknownOpError",
     "Zero",
     "get_op",
     "is_registered",
     "list_ops",
+    "preactivated_tail",
     "register_op",
+    "split_final_batchnorm",
+    "switch_batchnorm",
     "unregister_op",
+    "use_gemv_batchnorm",
 ]

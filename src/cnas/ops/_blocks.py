@@ -16,15 +16,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import kernels
-from ..kernels._ops import layout_of
 
 __all__ = [
     "DilConv",
     "FactorizedReduce",
+    "FinalBatchNorm",
     "ReLUConvBN",
     "SepConv",
     "SubsampledDilatedConv2d",
+    "Tail",
     "Zero",
+    "preactivated_tail",
+    "split_final_batchnorm",
 ]
 
 
@@ -187,7 +190,7 @@ class _StridedPixels(torch.autograd.Function):
     def forward(
         ctx: Any, x: torch.Tensor, offsets: tuple[tuple[int, int], ...]
     ) -> tuple[torch.Tensor, ...]:
-        layout = layout_of(x)
+        layout = kernels.layout_of(x)
         ctx.shape, ctx.dtype, ctx.layout, ctx.offsets = x.shape, x.dtype, layout, offsets
         return tuple(x[:, :, i::2, j::2].contiguous(memory_format=layout) for i, j in offsets)
 
@@ -221,6 +224,7 @@ class SubsampledDilatedConv2d(nn.Conv2d):
 
 
 Tail = Callable[[torch.Tensor], torch.Tensor]
+"""What ``preactivated_tail`` returns: a function of one tensor that runs part of an op."""
 
 
 def _run_layers(layers: tuple[Tail, ...], x: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,7 @@ from ._searcher import Callback as Callback
 from ._searcher import Searcher as Searcher
 from ._settings import Setting as Setting
 from ._settings import strategy_settings as strategy_settings
+from ._state import stage_record as stage_record
 from ._strategy import Phase as Phase
 from ._strategy import StageContext as StageContext
 from ._strategy import Strategy as Strategy
@@ -77,6 +78,7 @@ __all__ = [
     "get_strategy",
     "list_strategies",
     "register_strategy",
+    "stage_record",
     "strategy_settings",
     "unregister_strategy",
 ]

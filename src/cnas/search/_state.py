@@ -25,6 +25,7 @@ __all__ = [
     "read_stage_state",
     "split_tensors",
     "stage_folder",
+    "stage_record",
     "write_stage_state",
 ]
 
@@ -51,6 +52,36 @@ def finished_stages(output_dir: str | os.PathLike[str]) -> list[int]:
             if suffix.isdigit() and (folder / STRATEGY_FILE).is_file():
                 found.append(int(suffix) - 1)
     return sorted(found)
+
+
+def stage_record(output_dir: str | os.PathLike[str], stage: int = -1) -> dict[str, Any]:
+    """What a finished stage of the search in ``output_dir`` recorded in its
+    ``strategy.json``: the strategy's name and settings, the searcher's shared settings
+    (``"searcher"``), the stage, its ops and nodes; ``{}`` when the stage did not finish.
+
+    Args:
+        output_dir: A search's output folder.
+        stage: The stage's index from 0 (the folder ``stage-{stage + 1}``); negative counts
+            back from the last finished stage.
+
+    Raises:
+        CheckpointError: the record is not valid JSON.
+    """
+    finished = finished_stages(output_dir)
+    if not finished:
+        return {}
+    index = finished[stage] if -len(finished) <= stage < 0 else stage
+    path = stage_folder(output_dir, index) / STRATEGY_FILE
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        return {}
+    record.pop("tree", None)
+    return record
 
 
 def split_tensors(tree: Any) -> tuple[Any, dict[str, torch.Tensor]]:

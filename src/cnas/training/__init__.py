@@ -8,7 +8,9 @@ Examples:
     (36, 20, 600, 16)
 """
 
-from ._recipe import Cutout as Cutout
+from typing import Any
+
+from .._deprecation import warn_deprecated
 from ._recipe import LabelSmoothingCrossEntropy as LabelSmoothingCrossEntropy
 from ._recipe import TrainConfig as TrainConfig
 from ._recipe import learning_rate as learning_rate
@@ -17,7 +19,6 @@ from ._trainer import TrainResult as TrainResult
 from ._trainer import accuracy as accuracy
 
 __all__ = [
-    "Cutout",
     "LabelSmoothingCrossEntropy",
     "TrainConfig",
     "TrainResult",
@@ -25,3 +26,12 @@ __all__ = [
     "accuracy",
     "learning_rate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Cutout":
+        from ..data import Cutout
+
+        warn_deprecated("cnas.training.Cutout", removed_in="0.2", instead="cnas.data.Cutout")
+        return Cutout
+    raise AttributeError(f"module 'cnas.training' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The training recipe: hyper-parameters, learning-rate schedules, losses, transforms."""
+"""The training recipe: hyper-parameters, learning-rate schedules and the smoothed loss."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "Cutout",
     "LabelSmoothingCrossEntropy",
     "TrainConfig",
     "learning_rate",
@@ -160,23 +159,3 @@ class LabelSmoothingCrossEntropy(nn.Module):
         smooth = torch.full_like(logp, self.epsilon / max(k - 1, 1))
         smooth.scatter_(1, target.unsqueeze(1), 1.0 - self.epsilon)
         return -(smooth * logp).sum(-1).mean()
-
-
-class Cutout:
-    """Zero one ``length`` x ``length`` square at a random centre (clipped at the border).
-
-    Takes and returns a ``(C, H, W)`` tensor; draws from torch's global generator.
-    """
-
-    def __init__(self, length: int) -> None:
-        self.length = length
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        """Apply the cutout."""
-        _, h, w = image.shape
-        y = int(torch.randint(h, ()).item())
-        x = int(torch.randint(w, ()).item())
-        half = self.length // 2
-        image = image.clone()
-        image[:, max(y - half, 0) : min(y + half, h), max(x - half, 0) : min(x + half, w)] = 0
-        return image
