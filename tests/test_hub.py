@@ -31,8 +31,8 @@ from cnas.models import (
     WeightsFormatError,
     WeightsIntegrityError,
     WeightsNotFoundError,
+    network_config,
 )
-from cnas.models._pretrained import network_config
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 ROOT = Path(__file__).resolve().parents[1]
@@ -510,6 +510,11 @@ def test_hubconf_builds_networks_through_torch_hub() -> None:
     model = torch.hub.load(str(ROOT), "cnas_imagenet", source="local", weights=None)
     assert isinstance(model, cnas.NetworkImageNet)
     assert cnas.utils.count_params(model) == 5_318_368
+
+
+def test_hubconf_takes_pretrained_false_as_the_original_did() -> None:
+    model = torch.hub.load(str(ROOT), "cnas_imagenet", False, source="local")
+    assert isinstance(model, cnas.NetworkImageNet) and model.training
 
 
 def test_hubconf_loads_the_default_weights_as_the_original_did(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_unknown_model_names_get_close_matches() -> None:
 
 
 def test_duplicate_and_invalid_names_are_refused() -> None:
-    with pytest.raises(ValueError, match="'cnas_imagenet' is already registered"):
+    with pytest.raises(ValueError, match="'cnas_imagenet' is already registered.*override=True"):
         cnas.models.register_model(name="cnas_imagenet")(lambda **kw: torch.nn.Identity())
     with pytest.raises(ValueError, match="invalid model name 'Bad-Name'"):
         cnas.models.register_model(name="Bad-Name")(lambda **kw: torch.nn.Identity())
@@ -78,12 +79,45 @@ def test_registered_builders_are_reachable_by_name_until_unregistered() -> None:
     assert "test_tiny_net" not in cnas.models.list_models()
 
 
+def test_override_replaces_a_registered_builder() -> None:
+    @cnas.models.register_model(name="test_replaced")
+    def first(**kwargs: object) -> torch.nn.Module:
+        return torch.nn.Identity()
+
+    try:
+
+        @cnas.models.register_model(name="test_replaced", override=True)
+        def second(**kwargs: object) -> torch.nn.Module:
+            return torch.nn.Linear(1, 1)
+
+        assert isinstance(cnas.models.get_model("test_replaced"), torch.nn.Linear)
+    finally:
+        cnas.models.unregister_model("test_replaced")
+
+
+def test_registered_weights_are_found_by_their_name() -> None:
+    found = cnas.models.find_weights("CNAS_ImageNet_Weights.IMAGENET1K_V1")
+    assert found is CNAS_ImageNet_Weights.IMAGENET1K_V1
+    assert (
+        cnas.models.find_weights(str(CNAS_CIFAR10_Weights.DEFAULT)) is CNAS_CIFAR10_Weights.DEFAULT
+    )
+    with pytest.raises(KeyError, match="known: CNAS_CIFAR10_Weights.CIFAR10_V1"):
+        cnas.models.find_weights("ResNet50_Weights.DEFAULT")
+
+
 def test_get_model_passes_arguments_to_the_builder() -> None:
     net = cnas.models.get_model("darts_v2_cifar10", C=8, layers=5, num_classes=3)
     assert isinstance(net, cnas.NetworkCIFAR)
     assert net.genotype == cnas.genotypes.DARTS_V2
     assert net.classifier.out_features == 3 and len(net.cells) == 5
     assert net.training  # no weights: as PyTorch builds modules
+
+
+def test_hf_hub_names_take_their_weights_from_the_hub() -> None:
+    with pytest.raises(ValueError, match="drop weights="):
+        cnas.models.get_model("hf-hub:me/tiny", weights="DEFAULT")
+    with pytest.raises(ValueError, match="drop pretrained="):
+        cnas.models.get_model("hf-hub:me/tiny", pretrained=False)
 
 
 def test_get_model_weights_names_each_builders_enum() -> None:
@@ -139,26 +173,50 @@ def test_weights_are_accepted_by_name(name: str, fake_download: list[Weights]) -
     assert fake_download == [CNAS_ImageNet_Weights.IMAGENET1K_V1.value]
 
 
-def test_pretrained_true_still_means_the_default_weights_and_warns(
+def test_pretrained_true_loads_the_default_weights_without_a_warning(
     fake_download: list[Weights],
 ) -> None:
-    with pytest.warns(FutureWarning, match=r"pretrained=True\) is deprecated.*cnas 1.0") as rec:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         net = cnas.models.cnas_imagenet(pretrained=True)
-    assert rec[0].filename == __file__  # the warning points at the caller
+    assert caught == []
     assert fake_download == [CNAS_ImageNet_Weights.DEFAULT.value]
-    assert not net.training
-    with pytest.warns(FutureWarning, match="use weights=None"):
-        assert cnas.models.cnas_cifar10(pretrained=False).training
-    with pytest.raises(ValueError, match="not both"):
+    assert isinstance(net, cnas.NetworkImageNet) and not net.training
+
+
+def test_pretrained_is_also_the_first_positional_argument(fake_download: list[Weights]) -> None:
+    net = cnas.models.cnas_imagenet(True)
+    assert fake_download == [CNAS_ImageNet_Weights.DEFAULT.value] and not net.training
+    assert cnas.models.cnas_cifar10(False, C=8, layers=5).training
+
+
+def test_pretrained_false_builds_random_weights(fake_download: list[Weights]) -> None:
+    net = cnas.models.cnas_cifar10(pretrained=False)
+    assert fake_download == [] and net.training
+    assert cnas.models.darts_v2_imagenet(pretrained=False, C=8, layers=3).training
+
+
+def test_pretrained_reaches_the_builder_through_get_model(fake_download: list[Weights]) -> None:
+    net = cnas.models.get_model("cnas_imagenet", pretrained=True)
+    assert fake_download == [CNAS_ImageNet_Weights.DEFAULT.value] and not net.training
+
+
+def test_pretrained_true_and_weights_together_are_an_error() -> None:
+    with pytest.raises(ValueError, match=r"pass pretrained=True or weights=, not both"):
         cnas.models.cnas_imagenet(pretrained=True, weights="DEFAULT")
+    with pytest.raises(ValueError, match=r"pretrained=True or weights="):
+        cnas.models.get_model("cnas_cifar10", weights="DEFAULT", pretrained=True)
 
 
-def test_pretrained_true_on_a_builder_without_weights_is_an_error() -> None:
-    with (
-        pytest.warns(FutureWarning),
-        pytest.raises(ValueError, match="darts_v2_cifar10 has no pretrained weights"),
-    ):
-        cnas.models.darts_v2_cifar10(pretrained=True)
+def test_pretrained_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="pretrained must be True or False.*weights="):
+        cnas.models.cnas_imagenet(CNAS_ImageNet_Weights.DEFAULT)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", [n for n in cnas.models.list_models() if "darts" in n])
+def test_pretrained_true_on_a_builder_without_weights_is_an_error(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} has no pretrained weights"):
+        cnas.models.get_model(name, pretrained=True)
 
 
 def test_weights_of_another_builder_are_refused() -> None:

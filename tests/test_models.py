@@ -1,4 +1,5 @@
-"""NetworkCIFAR / NetworkImageNet: sizes, state-dict layout, heads, drop-path."""
+"""NetworkCIFAR / NetworkImageNet: sizes, state-dict layout, heads, drop-path; the layout of
+the ``cnas.models`` package."""
 
 from __future__ import annotations
 

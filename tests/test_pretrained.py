@@ -89,6 +89,61 @@ def test_save_pretrained_refuses_a_non_empty_folder_unless_told(tmp_path: Path) 
         cnas.models.save_pretrained(torch.nn.Linear(2, 2), tmp_path / "lin")
 
 
+def test_save_pretrained_records_extra_keys_beside_its_own(tmp_path: Path) -> None:
+    extra = {"train_config": {"epochs": 3, "lr": 0.025}, "note": "run 7"}
+    cnas.models.save_pretrained(tiny(), tmp_path, dataset="cifar10", extra=extra)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["train_config"] == {"epochs": 3, "lr": 0.025} and config["note"] == "run 7"
+    assert config["dataset"] == "cifar10" and set(config) >= NETWORK_KEYS
+
+
+@pytest.mark.parametrize("key", ["layers", "dataset", "metrics", "cnas_version", "license"])
+def test_save_pretrained_extra_never_replaces_its_own_keys(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ValueError, match=f"extra= may not set {key}"):
+        cnas.models.save_pretrained(tiny(), tmp_path / "out", extra={key: 1})
+    assert not (tmp_path / "out").exists()
+
+
+def test_save_pretrained_extra_must_be_json_ready(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="JSON-ready"):
+        cnas.models.save_pretrained(tiny(), tmp_path / "out", extra={"when": object()})
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_save_pretrained_into_a_run_folder_replaces_only_its_own_files(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    others = {"metrics.jsonl": '{"epoch": 0}\n', "last.pt": "checkpoint", "log.txt": "hello"}
+    for name, text in others.items():
+        (run / name).write_text(text)
+    (run / "config.json").write_text("{}")
+    (run / "README.md").write_text("old card")
+    net = tiny()
+    metrics = {"best_top1": 0.5, "best_epoch": 3, "final_top1": 0.4, "final_top5": 0.9}
+    cnas.models.save_pretrained(
+        net, run, dataset="cifar10", metrics=metrics, extra={"train_config": {}}, overwrite=True
+    )
+    assert {name: (run / name).read_text() for name in others} == others
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        [*others, "README.md", "config.json", "model.safetensors"]
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["metrics"] == metrics and config["train_config"] == {}
+    assert "| best validation top-1 accuracy | 50.00% |" in (run / "README.md").read_text()
+    assert same_tensors(cnas.models.from_pretrained(run), net)
+
+
+def test_network_config_identifies_the_network() -> None:
+    net = cnas.NetworkImageNet(8, 7, 4, True, "CNAS", in_channels=1)
+    config = cnas.models.network_config(net)
+    assert set(config) == NETWORK_KEYS
+    assert json.loads(json.dumps(config)) == config  # JSON-ready
+    assert config["network"] == "NetworkImageNet" and config["in_channels"] == 1
+    assert cnas.Genotype.from_dict(config["genotype"]) == cnas.genotypes.CNAS
+    with pytest.raises(TypeError, match="NetworkCIFAR or NetworkImageNet"):
+        cnas.models.network_config(torch.nn.Linear(2, 2))
+
+
 def test_model_card_front_matter_describes_the_weights(tmp_path: Path) -> None:
     net = cnas.NetworkImageNet(8, 1000, 3, False, "CNAS")
     weights = cnas.models.CNAS_ImageNet_Weights.DEFAULT

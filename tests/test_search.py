@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import cnas
-from cnas._checkpoint import load_checkpoint
+from cnas._run import load_checkpoint
 from cnas.search import Callback, CheckpointError, Searcher, StageResult
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -123,7 +123,7 @@ def test_foreign_checkpoint_is_refused(finished: tuple[Path, Any], tmp_path: Pat
         other.fit(*build(str(tmp_path / "unused"))[1:])
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError):
-        load_checkpoint(tmp_path / "junk.pt")
+        load_checkpoint(tmp_path / "junk.pt", "search")
 
 
 def test_resume_false_refuses_an_existing_search(

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,24 +22,102 @@ from cnas.training import LabelSmoothingCrossEntropy, TrainConfig, Trainer, lear
 SCRIPTS = Path(__file__).with_name("scripts")
 
 
-def test_presets_follow_the_paper() -> None:
+def test_presets_are_the_original_readmes_commands() -> None:
     c10 = TrainConfig.preset("cifar10")
-    assert (c10.init_channels, c10.layers, c10.epochs, c10.lr, c10.schedule) == (
-        36,
-        20,
-        600,
-        0.05,
-        "cosine",
+    assert (c10.init_channels, c10.layers, c10.epochs, c10.batch_size) == (36, 20, 600, 96)
+    assert (c10.lr, c10.lr_min, c10.schedule, c10.warmup_epochs) == (0.05, 0.0, "cosine", 0)
+    assert (c10.weight_decay, c10.no_bias_decay, c10.momentum, c10.grad_clip) == (
+        3e-4,
+        True,
+        0.9,
+        5.0,
     )
     assert (c10.cutout, c10.drop_path_prob, c10.auxiliary_weight) == (16, 0.2, 0.4)
+    assert c10.label_smoothing == 0.0 and c10.seed == 2020
     inet = TrainConfig.preset("imagenet")
-    assert (inet.init_channels, inet.layers, inet.epochs, inet.schedule) == (48, 14, 250, "linear")
-    assert inet.label_smoothing == 0.1
+    assert (inet.init_channels, inet.layers, inet.epochs, inet.batch_size) == (48, 14, 250, 256)
+    assert (inet.lr, inet.schedule, inet.warmup_epochs) == (0.05, "linear", 0)
+    assert (inet.weight_decay, inet.no_bias_decay, inet.label_smoothing) == (3e-4, True, 0.0)
+    assert (inet.cutout, inet.drop_path_prob, inet.auxiliary_weight) == (0, 0.2, 0.4)
     assert TrainConfig.preset("digits", epochs=3).epochs == 3
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig.preset("cifar10", epoch=3)
     with pytest.raises(ValueError, match="no preset for dataset 'mnist'"):
         TrainConfig.preset("mnist")
+
+
+# The two evaluation commands of the original README (guoyongcs/CNAS), after
+# "python -m torch.distributed.launch --nproc_per_node=N --master_port=P eval_arch.py",
+# with the --local-rank flag that launcher passes to each process.
+ORIGINAL_CIFAR10 = (
+    "--batch_size 48 --no_bias_decay --num_workers 4 "
+    "--arch CNAS --init_channels 36 --layers 20 -o outputs/cifar10"
+)
+ORIGINAL_IMAGENET = (
+    "--max_epochs 250 --scheduler linear --dataset imagenet --data /path/to/imagenet "
+    "--batch_size 64 --no_bias_decay --num_workers 8 "
+    "--arch CNAS --init_channels 48 --layers 14 -o outputs/imagenet"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "processes", "expected"),
+    [
+        # global batch, per process, lr, schedule, epochs, weight decay, label smoothing
+        (ORIGINAL_CIFAR10, 2, (96, 48, 0.05, "cosine", 600, 3e-4, 0.0)),
+        (ORIGINAL_IMAGENET, 4, (256, 64, 0.05, "linear", 250, 3e-4, 0.0)),
+    ],
+)
+def test_the_original_readme_commands_give_the_original_runs(
+    line: str,
+    processes: int,
+    expected: tuple[Any, ...],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", str(processes))  # what the launcher sets
+    argv = ["train", *line.split(), "--local-rank=0", "--dry-run"]
+    assert main(argv) == 0
+    plan = json.loads(capsys.readouterr().out)
+    cfg = plan["train_config"]
+    got = (
+        plan["batch_size"],
+        plan["batch_size_per_process"],
+        cfg["lr"],
+        cfg["schedule"],
+        cfg["epochs"],
+        cfg["weight_decay"],
+        cfg["label_smoothing"],
+    )
+    assert got == expected
+    assert plan["world_size"] == processes and cfg["no_bias_decay"] is True
+    assert (cfg["warmup_epochs"], cfg["lr_min"]) == (0, 0.0)
+
+
+def _stated_presets(section: str) -> dict[str, str]:
+    """The 'cnas preset' column of one table of docs/training.md, by field."""
+    docs = (Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    table = docs.split(section, 1)[1].split("\n### ", 1)[0]
+    stated: dict[str, str] = {}
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            names = [n.strip().strip("`") for n in cells[0].split(",")]
+            values = [v.strip() for v in cells[1].split(",")]
+            stated.update(zip(names, values, strict=True))
+    return stated
+
+
+@pytest.mark.parametrize(
+    ("dataset", "section"),
+    [("cifar10", "### CIFAR-10 (`--dataset cifar10`)"), ("imagenet", "### ImageNet")],
+)
+def test_the_tables_in_the_training_docs_state_the_presets(dataset: str, section: str) -> None:
+    stated = _stated_presets(section)
+    cfg = TrainConfig.preset(dataset)
+    assert len(stated) >= 15
+    for field, value in stated.items():
+        assert value == str(getattr(cfg, field)), (dataset, field)
 
 
 @pytest.mark.parametrize(
@@ -339,3 +418,9 @@ def test_two_process_training_equals_one_process_with_the_same_global_batch(
         torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0)
         torch.testing.assert_close(rank0[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
     assert (tmp_path / "2" / "run" / "metrics.jsonl").read_text().count("\n") == 2
+
+
+def test_cutout_moved_to_data_and_the_old_spelling_warns() -> None:
+    with pytest.warns(FutureWarning, match=r"cnas.training.Cutout is deprecated.*cnas.data.Cutout"):
+        old = cnas.training.Cutout
+    assert old is Cutout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,11 +10,22 @@ from typing import Any, Literal, NamedTuple
 
 from typing_extensions import Self
 
+from ._genotype_formats import (
+    arch_record,
+    as_int_list,
+    as_triples,
+    decode_ordinal,
+    is_int,
+    looks_like_pairs,
+    optional_int_list,
+    pairs_to_edges,
+    parse_darts_repr,
+)
 from ._io import atomic_write_text
 from .errors import GenotypeError
 from .ops import DARTS_OPS, get_op, is_registered
 
-__all__ = ["CellName", "DartsGenotype", "Edge", "Genotype", "GenotypeError"]
+__all__ = ["CellName", "DartsGenotype", "Edge", "Genotype"]
 
 CellName = Literal["normal", "reduce"]
 
@@ -53,10 +63,6 @@ class DartsGenotype(NamedTuple):
         )
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_cell(
     cell: CellName, edges: object, concat: object | None
 ) -> tuple[tuple[Edge, ...], tuple[int, ...]]:
@@ -76,7 +82,7 @@ def _check_cell(
         op, src, dst = raw
         if not isinstance(op, str):
             raise GenotypeError(f"{cell} cell, edge {i} {tuple(raw)!r}: op must be a string")
-        if not _is_int(src) or not _is_int(dst):
+        if not is_int(src) or not is_int(dst):
             raise GenotypeError(
                 f"{cell} cell, edge {i} {tuple(raw)!r}: src and dst must be integers"
             )
@@ -125,7 +131,7 @@ def _check_cell(
         if not concat_list:
             raise GenotypeError(f"{cell}_concat: is empty; the cell output needs at least a node")
         for node in concat_list:
-            if not _is_int(node):
+            if not is_int(node):
                 raise GenotypeError(f"{cell}_concat: node {node!r} is not an integer")
             if not 2 <= node <= last:
                 raise GenotypeError(
@@ -312,7 +318,7 @@ class Genotype:
             GenotypeError: the input is not a DARTS genotype or describes an invalid cell.
         """
         if isinstance(genotype, str):
-            fields = _parse_darts_repr(genotype)
+            fields = parse_darts_repr(genotype)
         elif isinstance(genotype, Mapping):
             fields = dict(genotype)
         else:
@@ -330,10 +336,10 @@ class Genotype:
             if key not in fields:
                 raise GenotypeError(f"DARTS genotype: missing field {key!r}")
         return cls(
-            _pairs_to_edges("normal", fields["normal"]),
-            _as_int_list("normal_concat", fields["normal_concat"]),
-            _pairs_to_edges("reduce", fields["reduce"]),
-            _as_int_list("reduce_concat", fields["reduce_concat"]),
+            pairs_to_edges("normal", fields["normal"]),
+            as_int_list("normal_concat", fields["normal_concat"]),
+            pairs_to_edges("reduce", fields["reduce"]),
+            as_int_list("reduce_concat", fields["reduce_concat"]),
         )
 
     def to_darts(self) -> DartsGenotype:
@@ -420,7 +426,7 @@ class Genotype:
         if "genotype" in data and isinstance(data["genotype"], dict):
             data = data["genotype"]  # e.g. a config.json written by cnas train
         if "arch" in data and not any(k.startswith(("named_", "ordinal_")) for k in data):
-            data = _arch_record(data["arch"])  # an arch-*.json of the original search
+            data = arch_record(data["arch"])  # an arch-*.json of the original search
         if any(k.startswith(("named_", "ordinal_")) for k in data):
             return cls._from_original(data)
         if "normal" in data and "reduce" in data:
@@ -434,13 +440,13 @@ class Genotype:
                     f"got {version!r}; upgrade cnas"
                 )
             normal, reduce = data["normal"], data["reduce"]
-            if _looks_like_pairs(normal) and _looks_like_pairs(reduce):
+            if looks_like_pairs(normal) and looks_like_pairs(reduce):
                 return cls.from_darts(data)
             return cls(
-                _as_triples("normal", normal),
-                _optional_int_list("normal_concat", data.get("normal_concat")),
-                _as_triples("reduce", reduce),
-                _optional_int_list("reduce_concat", data.get("reduce_concat")),
+                as_triples("normal", normal),
+                optional_int_list("normal_concat", data.get("normal_concat")),
+                as_triples("reduce", reduce),
+                optional_int_list("reduce_concat", data.get("reduce_concat")),
             )
         raise GenotypeError(
             f"not a genotype: keys {sorted(data)}; expected 'normal' and 'reduce' (cnas) or "
@@ -459,9 +465,9 @@ class Genotype:
             named = data.get(f"named_{cell}_arch")
             ordinal = data.get(f"ordinal_{cell}_arch")
             if named is not None:
-                cells[cell] = _as_triples(f"named_{cell}_arch", named)
+                cells[cell] = as_triples(f"named_{cell}_arch", named)
                 if ordinal is not None and isinstance(primitives, list):
-                    decoded = _decode_ordinal(cell, ordinal, primitives)
+                    decoded = decode_ordinal(cell, ordinal, primitives)
                     if decoded != cells[cell]:
                         raise GenotypeError(
                             f"named_{cell}_arch and ordinal_{cell}_arch disagree "
@@ -472,14 +478,14 @@ class Genotype:
                     raise GenotypeError(
                         f"primitives: needed to decode ordinal_{cell}_arch, got {primitives!r}"
                     )
-                cells[cell] = _decode_ordinal(cell, ordinal, primitives)
+                cells[cell] = decode_ordinal(cell, ordinal, primitives)
             else:
                 raise GenotypeError(f"named_{cell}_arch: missing (and no ordinal_{cell}_arch)")
         return cls(
             cells["normal"],
-            _optional_int_list("normal_concat", data.get("normal_concat")),
+            optional_int_list("normal_concat", data.get("normal_concat")),
             cells["reduced"],
-            _optional_int_list("reduced_concat", data.get("reduced_concat")),
+            optional_int_list("reduced_concat", data.get("reduced_concat")),
         )
 
     # -- files ------------------------------------------------------------------------------
@@ -510,140 +516,3 @@ class Genotype:
 
 
 # -- parsing helpers ------------------------------------------------------------------------
-
-
-def _arch_record(arch: object) -> dict[str, Any]:
-    """The genotype object of an original ``arch-*.json`` record's ``"arch"`` field."""
-    if isinstance(arch, str):
-        try:
-            arch = json.loads(arch)
-        except json.JSONDecodeError as exc:
-            raise GenotypeError(f"arch: not a genotype JSON string: {exc}") from None
-    if not isinstance(arch, dict):
-        raise GenotypeError(
-            f"arch: expected the original CNAS genotype (a JSON object or string), got "
-            f"{type(arch).__name__}"
-        )
-    return arch
-
-
-def _as_int_list(field: str, value: object) -> list[int]:
-    if isinstance(value, range):
-        return list(value)
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise GenotypeError(f"{field}: expected a list of node indices, got {value!r}")
-    out = list(value)
-    for v in out:
-        if not _is_int(v):
-            raise GenotypeError(f"{field}: node {v!r} is not an integer")
-    return out
-
-
-def _optional_int_list(field: str, value: object) -> list[int] | None:
-    return None if value is None else _as_int_list(field, value)
-
-
-def _as_triples(field: str, value: object) -> list[tuple[Any, Any, Any]]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, list):
-        raise GenotypeError(f"{field}: expected a list of [op, src, dst] edges, got {value!r}")
-    out: list[tuple[Any, Any, Any]] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, (list, tuple)) or len(item) != 3:
-            raise GenotypeError(f"{field}, edge {i} {item!r}: expected [op, src, dst]")
-        out.append((item[0], item[1], item[2]))
-    return out
-
-
-def _decode_ordinal(
-    cell: str, ordinal: object, primitives: list[Any]
-) -> list[tuple[str, int, int]]:
-    triples = _as_triples(f"ordinal_{cell}_arch", ordinal)
-    out: list[tuple[str, int, int]] = []
-    for i, (index, src, dst) in enumerate(triples):
-        if (
-            not isinstance(index, int)
-            or isinstance(index, bool)
-            or not (0 <= index < len(primitives))
-        ):
-            raise GenotypeError(
-                f"ordinal_{cell}_arch, edge {i} {[index, src, dst]!r}: op index {index!r} "
-                f"is not in primitives (0..{len(primitives) - 1})"
-            )
-        op = primitives[index]
-        out.append((op, src, dst))
-    return out
-
-
-def _looks_like_pairs(value: object) -> bool:
-    if not isinstance(value, (list, tuple)) or not value:
-        return False
-    first = value[0]
-    return bool(isinstance(first, (list, tuple)) and len(first) == 2)
-
-
-def _pairs_to_edges(field: str, value: object) -> list[tuple[str, int, int]]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-        raise GenotypeError(f"{field}: expected a list of (op, src) pairs, got {value!r}")
-    items = list(value)
-    # nested layout: one [(op, src), (op, src)] list per node
-    if items and all(
-        isinstance(it, (list, tuple))
-        and len(it) == 2
-        and all(isinstance(p, (list, tuple)) for p in it)
-        for it in items
-    ):
-        items = [p for node in items for p in node]
-    edges: list[tuple[str, int, int]] = []
-    for i, pair in enumerate(items):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise GenotypeError(f"{field}, entry {i} {pair!r}: expected an (op, src) pair")
-        op, src = pair
-        edges.append((op, src, 2 + i // 2))
-    return edges
-
-
-def _literal(node: ast.AST, source: str) -> Any:
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [_literal(e, source) for e in node.elts]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        value = _literal(node.operand, source)
-        if _is_int(value):
-            return -value
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "range"
-        and not node.keywords
-        and 1 <= len(node.args) <= 3
-    ):
-        args = [_literal(a, source) for a in node.args]
-        if all(_is_int(a) for a in args):
-            return list(range(*args))
-    snippet = ast.get_source_segment(source, node) or type(node).__name__
-    raise GenotypeError(
-        f"DARTS genotype string: cannot read {snippet!r}; only literals and range(...) are allowed"
-    )
-
-
-def _parse_darts_repr(text: str) -> dict[str, Any]:
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise GenotypeError(f"DARTS genotype string: not valid syntax ({exc.msg})") from None
-    call = tree.body
-    if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
-        raise GenotypeError(
-            "DARTS genotype string: expected Genotype(normal=..., "
-            "normal_concat=..., reduce=..., reduce_concat=...)"
-        )
-    names = ("normal", "normal_concat", "reduce", "reduce_concat")
-    if len(call.args) > len(names):
-        raise GenotypeError("DARTS genotype string: too many positional fields")
-    fields = {name: _literal(arg, text) for name, arg in zip(names, call.args, strict=False)}
-    for kw in call.keywords:
-        if kw.arg not in names:
-            raise GenotypeError(f"DARTS genotype string: unknown field {kw.arg!r}")
-        fields[kw.arg] = _literal(kw.value, text)
-    return fields

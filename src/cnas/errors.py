@@ -9,10 +9,10 @@ where users meet them re-export them too (``cnas.ops.UnknownOpError``,
 Examples:
     >>> import cnas
     >>> try:
-    ...     cnas.ops.get_op("sep_conv_3x")
-    ... except cnas.errors.UnknownOpError as exc:
-    ...     print(str(exc).split(";")[1].strip())
-    did you mean 'sep_conv_3x3' or 'sep_conv_5x5' or 'sep_conv_7x7'?
+    ...     cnas.genotypes.get("CNSA")
+    ... except cnas.errors.CnasError as exc:
+    ...     print(type(exc).__name__, isinstance(exc, KeyError))
+    UnknownGenotypeError True
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 from ._deprecation import warn_deprecated
 from ._genotype import Genotype
 from ._registry import Registry
-from .errors import UnknownGenotypeError
+from .errors import UnknownGenotypeError as UnknownGenotypeError
 
 __all__ = [
     "CNAS",

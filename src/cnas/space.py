@@ -9,7 +9,8 @@ import torch
 
 from ._genotype import Genotype
 from ._validation import check_int
-from .ops import DARTS_OPS, get_op
+from .ops import DARTS_OPS as DARTS_OPS
+from .ops import get_op
 
 __all__ = ["DARTS_OPS", "SearchSpace"]
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import _convert, _draw, _search, _train
+from . import _convert, _derive, _draw, _search, _train
 from ._common import CLIError, err
 
 __all__ = ["build_parser", "main"]
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _draw.add_parsers(sub)
     _search.add_search_parser(sub)
-    _search.add_derive_parser(sub)
+    _derive.add_derive_parser(sub)
     _train.add_parsers(sub)
     _convert.add_parser(sub)
     return parser

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "CLIError",
+    "add_batch_size_flags",
     "err",
+    "global_batch",
     "int_at_least",
     "join_processes",
+    "launched_world_size",
     "non_negative_int",
     "out",
     "positive_int",
@@ -72,3 +76,48 @@ def join_processes(device_flag: str | None) -> Any:
     device = torch.device(device_flag) if device_flag else dist_utils.default_device()
     dist_utils.init_from_env(device)
     return device
+
+
+def add_batch_size_flags(parser: Any, *, default: int | None, what: str = "") -> None:
+    """``--batch-size N`` (the global batch, summed over processes) or ``--batch_size N``
+    (per process: the original code's spelling, with its meaning), and the hidden
+    ``--local-rank`` that ``python -m torch.distributed.launch`` passes."""
+    shown = f" (default {default})" if default is not None else " (default: the preset's)"
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"global {what}batch size, summed over all torchrun processes{shown}",
+    )
+    group.add_argument(
+        "--batch_size",
+        dest="batch_size_per_process",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="batch size per process, the original code's spelling and meaning: the "
+        "global batch is N times the number of processes",
+    )
+    parser.add_argument("--local-rank", "--local_rank", type=int, help=argparse.SUPPRESS)
+
+
+def launched_world_size() -> int:
+    """How many processes ``torchrun`` launched (``WORLD_SIZE``; 1 without it)."""
+    text = os.environ.get("WORLD_SIZE", "1")
+    try:
+        world = int(text)
+    except ValueError:
+        raise CLIError(f"WORLD_SIZE must be a positive integer, got {text!r}") from None
+    if world < 1:
+        raise CLIError(f"WORLD_SIZE must be a positive integer, got {world}")
+    return world
+
+
+def global_batch(args: argparse.Namespace) -> int | None:
+    """The global batch size the flags of ``add_batch_size_flags`` ask for (``None``:
+    neither flag given)."""
+    if getattr(args, "batch_size_per_process", None) is not None:
+        return int(args.batch_size_per_process) * launched_world_size()
+    return None if args.batch_size is None else int(args.batch_size)

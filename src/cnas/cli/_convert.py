@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from .._genotype import Genotype
-    from ..models._pretrained import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, convert, find_weights
+    from ..models import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, convert, find_weights
 
     weights = None
     if args.weights is not None:

@@ -6,7 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, join_processes, non_negative_int, out, positive_int, resolve_genotype
+from ._common import (
+    CLIError,
+    add_batch_size_flags,
+    global_batch,
+    join_processes,
+    launched_world_size,
+    non_negative_int,
+    out,
+    positive_int,
+    resolve_genotype,
+)
 
 __all__ = ["add_parsers"]
 
@@ -37,12 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--init-channels", "--init_channels", type=positive_int)
     p.add_argument("--layers", type=positive_int)
     p.add_argument("--epochs", "--max-epochs", "--max_epochs", type=positive_int)
-    p.add_argument(
-        "--batch-size",
-        "--batch_size",
-        type=positive_int,
-        help="global batch size (split over torchrun processes)",
-    )
+    add_batch_size_flags(p, default=None)
     p.add_argument("--lr", "--learning-rate", "--learning_rate", type=float)
     p.add_argument("--lr-min", "--learning_rate_min", type=float)
     p.add_argument("--momentum", type=float)
@@ -84,6 +89,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="continue from OUTPUT/last.pt, or from CHECKPOINT",
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved configuration (global and per-process batch, recipe) as "
+        "JSON and exit without training",
+    )
     p.set_defaults(func=_cmd_train)
 
     e = sub.add_parser(
@@ -116,7 +127,6 @@ _TRAIN_FLAGS = {
     "init_channels": "init_channels",
     "layers": "layers",
     "epochs": "epochs",
-    "batch_size": "batch_size",
     "lr": "lr",
     "lr_min": "lr_min",
     "momentum": "momentum",
@@ -163,9 +173,12 @@ def _build_network(
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import json
+
     import torch
 
     from .. import distributed as dist_utils
+    from .._run import RunFolder
     from ..data import DatasetNotFoundError, load_train_data
     from ..errors import CheckpointError
     from ..training import TrainConfig, Trainer
@@ -178,26 +191,47 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     if args.no_channels_last:
         overrides["channels_last"] = False
+    batch = global_batch(args)
+    if batch is not None:
+        overrides["batch_size"] = batch
     try:
         config = TrainConfig.preset(args.dataset, **overrides)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    world = launched_world_size()
+    if config.batch_size % world:
+        raise CLIError(
+            f"the global batch size {config.batch_size} is not divisible by the {world} processes"
+        )
+    if args.dry_run:
+        out(
+            json.dumps(
+                {
+                    "command": "train",
+                    "arch": args.arch,
+                    "dataset": args.dataset,
+                    "output": args.output,
+                    "world_size": world,
+                    "batch_size": config.batch_size,
+                    "batch_size_per_process": config.batch_size // world,
+                    "train_config": config.to_dict(),
+                },
+                indent=2,
+            )
+        )
+        return 0
     if args.dataset == "imagenet" and args.data == "data" and not Path("data/train").is_dir():
         raise CLIError("--dataset imagenet needs --data PATH, a folder with train/ and val/")
     if args.precision == "fp16" and args.device in (None, "cpu") and not torch.cuda.is_available():
         raise CLIError("--precision fp16 needs a GPU; use bf16 on the CPU")
     target = Path(args.output)
-    if not args.resume and ((target / "last.pt").exists() or (target / "metrics.jsonl").exists()):
-        raise CLIError(
-            f"{target} already holds a training run; pass --resume to continue it or "
-            "choose another -o folder"
+    try:  # before any data is loaded
+        RunFolder(target, "training").check(
+            resume=args.resume, require_checkpoint=args.resume is True
         )
+    except CheckpointError as exc:
+        raise CLIError(f"{exc} (--resume continues a run)") from None
     device = join_processes(args.device)
-    if config.batch_size % dist_utils.world_size():
-        raise CLIError(
-            f"--batch-size {config.batch_size} is not divisible by the "
-            f"{dist_utils.world_size()} processes"
-        )
     try:
         train, val, info = load_train_data(
             args.dataset,
@@ -249,7 +283,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _load_weights(path: Path) -> dict[str, Any]:
-    from ..models._hub import WeightsFormatError, read_state_dict
+    from ..models import WeightsFormatError, read_state_dict
 
     try:  # .pth files only through torch.load(weights_only=True); train checkpoints unwrapped
         return read_state_dict(path)

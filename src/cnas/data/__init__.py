@@ -14,9 +14,9 @@
 
 from ..errors import DatasetNotFoundError as DatasetNotFoundError
 from ._datasets import DATASETS as DATASETS
-from ._datasets import DatasetInfo as DatasetInfo
 from ._datasets import IMAGENET_MEAN as IMAGENET_MEAN
 from ._datasets import IMAGENET_STD as IMAGENET_STD
+from ._datasets import DatasetInfo as DatasetInfo
 from ._datasets import cifar10 as cifar10
 from ._datasets import digits as digits
 from ._datasets import imagenet as imagenet
@@ -34,11 +34,11 @@ __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "Cutout",
     "DatasetInfo",
     "DatasetNotFoundError",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "cifar10",
     "cifar10_train_transform",
     "digits",

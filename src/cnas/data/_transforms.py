@@ -35,7 +35,7 @@ class Cutout:
 def cifar10_train_transform(cutout: int) -> Any:
     """The CIFAR-10 training transform of the original evaluation: random crop (32,
     padding 4), horizontal flip, to tensor, normalize, then cutout (``cutout > 0``)."""
-    from torchvision import transforms as T
+    from torchvision import transforms as T  # type: ignore[import-untyped]
 
     steps: list[Any] = [
         T.RandomCrop(32, padding=4),

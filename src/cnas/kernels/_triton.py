@@ -1,5 +1,9 @@
 """The Triton backend: fused kernels for the ``cnas`` ops, registered for CUDA.
 
+(About 650 lines on purpose: this is the one module that imports ``triton``, so that the
+rest of cnas never needs it; the kernels and their launchers share the addressing
+scheme below and are read together.)
+
 Importing this module needs ``triton``; ``cnas.kernels`` imports it only when Triton
 imports and a CUDA device is present, and then registers the launchers below for the
 CUDA dispatch key (``register``). The launchers take any tensors Triton can address, so

@@ -2,9 +2,16 @@
 
 ``NetworkCIFAR`` and ``NetworkImageNet`` keep the original CNAS release's parameter
 names, so its checkpoints load with ``strict=True``. Builders such as ``cnas_imagenet``
-are registered by name (``list_models``, ``get_model``) and take ``weights=``: a member
-of their weights enum (``CNAS_ImageNet_Weights.DEFAULT``), ``"hf-hub:ORG/NAME"`` or a
-local file. ``save_pretrained`` and ``from_pretrained`` write and read Hub-ready folders.
+are registered by name (``list_models``, ``get_model``) and take ``pretrained=True`` (the
+original release's spelling) or ``weights=``: a member of their weights enum
+(``CNAS_ImageNet_Weights.DEFAULT``), ``"hf-hub:ORG/NAME"`` or a local file.
+``save_pretrained`` and ``from_pretrained`` write and read Hub-ready folders; ``convert``
+turns other checkpoints into them.
+
+Modules, bottom floor first: ``_weights`` (metadata), ``_network``, ``_hashes``,
+``_download``, ``_state_dict``, ``_config``; ``_registry`` (with the weights lookup),
+``_loading``; ``_saving``; ``_builders``, ``_factory`` (``get_model`` and ``hf-hub:``
+names), ``_convert``; ``_catalog`` (the docs tables).
 
 Examples:
     >>> import cnas
@@ -29,20 +36,27 @@ from ._builders import pc_darts_cifar10 as pc_darts_cifar10
 from ._builders import pc_darts_imagenet as pc_darts_imagenet
 from ._builders import pdarts_cifar10 as pdarts_cifar10
 from ._builders import pdarts_imagenet as pdarts_imagenet
+from ._config import CARD_NAME as CARD_NAME
+from ._config import CONFIG_NAME as CONFIG_NAME
+from ._config import WEIGHTS_NAME as WEIGHTS_NAME
+from ._config import network_config as network_config
+from ._convert import convert as convert
+from ._factory import get_model as get_model
+from ._loading import from_pretrained as from_pretrained
 from ._network import AuxiliaryHeadCIFAR as AuxiliaryHeadCIFAR
 from ._network import AuxiliaryHeadImageNet as AuxiliaryHeadImageNet
 from ._network import Cell as Cell
 from ._network import NetworkCIFAR as NetworkCIFAR
 from ._network import NetworkImageNet as NetworkImageNet
 from ._network import drop_path as drop_path
-from ._pretrained import from_pretrained as from_pretrained
-from ._pretrained import save_pretrained as save_pretrained
 from ._registry import ModelSpec as ModelSpec
-from ._registry import get_model as get_model
+from ._registry import find_weights as find_weights
 from ._registry import get_model_weights as get_model_weights
 from ._registry import list_models as list_models
 from ._registry import register_model as register_model
 from ._registry import unregister_model as unregister_model
+from ._saving import save_pretrained as save_pretrained
+from ._state_dict import read_state_dict as read_state_dict
 from ._weights import CIFAR10_CATEGORIES as CIFAR10_CATEGORIES
 from ._weights import HUB_ORG as HUB_ORG
 from ._weights import HUB_REPOS as HUB_REPOS
@@ -54,9 +68,12 @@ from ._weights import Weights as Weights
 from ._weights import WeightsEnum as WeightsEnum
 
 __all__ = [
+    "CARD_NAME",
     "CIFAR10_CATEGORIES",
+    "CONFIG_NAME",
     "HUB_ORG",
     "HUB_REPOS",
+    "WEIGHTS_NAME",
     "AuxiliaryHeadCIFAR",
     "AuxiliaryHeadImageNet",
     "CNAS_CIFAR10_Weights",
@@ -76,19 +93,23 @@ __all__ = [
     "WeightsNotFoundError",
     "cnas_cifar10",
     "cnas_imagenet",
+    "convert",
     "darts_v1_cifar10",
     "darts_v1_imagenet",
     "darts_v2_cifar10",
     "darts_v2_imagenet",
     "drop_path",
+    "find_weights",
     "from_pretrained",
     "get_model",
     "get_model_weights",
     "list_models",
+    "network_config",
     "pc_darts_cifar10",
     "pc_darts_imagenet",
     "pdarts_cifar10",
     "pdarts_imagenet",
+    "read_state_dict",
     "register_model",
     "save_pretrained",
     "unregister_model",

@@ -1,8 +1,9 @@
 """Model builders: ``cnas_imagenet``, ``cnas_cifar10`` and the published DARTS-family cells.
 
-Every builder takes ``weights=`` (a member of its weights enum or its name,
-``"hf-hub:ORG/NAME[@REVISION]"``, or a local path), ``progress``, ``cache_dir`` and the
-network's own arguments as keywords.
+Every builder takes ``pretrained`` (also positionally, as the original release's
+``cnas_imagenet(pretrained=True)``), then as keywords ``weights=`` (a member of its
+weights enum or its name, ``"hf-hub:ORG/NAME[@REVISION]"``, or a local path),
+``progress``, ``cache_dir`` and the network's own arguments.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._deprecation import warn_deprecated
-from ._hub import load_state_dict, read_state_dict
+from ._loading import HF_HUB_PREFIX, from_pretrained, load_into, load_state_dict, parse_hf_hub
 from ._network import NetworkCIFAR, NetworkImageNet
-from ._pretrained import HF_HUB_PREFIX, from_pretrained, load_into, parse_hf_hub
 from ._registry import register_model
+from ._state_dict import read_state_dict
 from ._weights import CNAS_CIFAR10_Weights, CNAS_ImageNet_Weights, Weights, WeightsEnum
 
 __all__ = [
@@ -38,30 +38,33 @@ WeightsArg = WeightsEnum | Weights | str | os.PathLike[str] | None
 
 N = TypeVar("N", NetworkCIFAR, NetworkImageNet)
 
-PRETRAINED_REMOVED_IN = "1.0"
-
 _CIFAR = {"C": 36, "num_classes": 10, "layers": 20, "auxiliary": True}
 _IMAGENET = {"C": 48, "num_classes": 1000, "layers": 14, "auxiliary": True}
 
 
-def _legacy_pretrained(
+def _with_pretrained(
     pretrained: bool, weights: WeightsArg, enum: type[WeightsEnum] | None, name: str
 ) -> WeightsArg:
-    """Map the deprecated ``pretrained=`` to ``weights=``, with a ``FutureWarning``."""
-    if weights is not None:
-        raise ValueError(f"{name}: pass weights= or the deprecated pretrained=, not both")
-    default = f"{enum.__name__}.DEFAULT" if enum is not None else "None"
-    warn_deprecated(
-        f"{name}(pretrained={pretrained!r})",
-        removed_in=PRETRAINED_REMOVED_IN,
-        instead=f"weights={default if pretrained else 'None'}",
-        stacklevel=4,
-    )
+    """``weights`` with ``pretrained=True`` spelled out: the enum's ``DEFAULT``."""
+    if not isinstance(pretrained, bool):
+        raise TypeError(
+            f"{name}: pretrained must be True or False, got {pretrained!r}; pass other "
+            "weights as weights=..."
+        )
     if not pretrained:
-        return None
+        return weights
+    if weights is not None:
+        raise ValueError(
+            f"{name}: pass pretrained=True or weights=, not both (pretrained=True means "
+            f"weights={enum.__name__ + '.DEFAULT' if enum is not None else '...'})"
+        )
     if enum is None:
-        raise ValueError(f"{name} has no pretrained weights; see cnas.models.list_models()")
-    return enum.DEFAULT  # type: ignore[attr-defined,no-any-return]
+        raise ValueError(
+            f"{name} has no pretrained weights, so pretrained=True cannot load any; pass "
+            "weights= a file, a folder or 'hf-hub:ORG/NAME' (models with weights: "
+            "cnas.models.list_models(with_weights=True))"
+        )
+    return enum.from_str("DEFAULT")
 
 
 def _resolve(
@@ -104,13 +107,13 @@ def _build(
     defaults: dict[str, Any],
     genotype: str,
     enum: type[WeightsEnum] | None,
+    pretrained: bool,
     weights: WeightsArg,
     progress: bool,
     cache_dir: str | os.PathLike[str] | None,
     kwargs: dict[str, Any],
 ) -> N:
-    if "pretrained" in kwargs:
-        weights = _legacy_pretrained(bool(kwargs.pop("pretrained")), weights, enum, name)
+    weights = _with_pretrained(pretrained, weights, enum, name)
     spec = _resolve(weights, enum, name)
     if isinstance(spec, str) or (isinstance(spec, Path) and spec.is_dir()):
         model = from_pretrained(spec, cache_dir=cache_dir, progress=progress, **kwargs)
@@ -140,27 +143,29 @@ def _build(
 
 @register_model(weights=CNAS_ImageNet_Weights)
 def cnas_imagenet(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    pretrained: bool | None = None,
     **kwargs: Any,
 ) -> NetworkImageNet:
     """CNAS on ImageNet: ``NetworkImageNet(48, 1000, 14, True, CNAS)``, as the original
     release built it (5.3M parameters, 576M multiply-adds).
 
     Args:
+        pretrained: ``True``: load the official weights, as the original release's
+            ``cnas_imagenet(pretrained=True)`` does (also positionally,
+            ``cnas_imagenet(True)``); the same as ``weights="DEFAULT"``. ``False`` (the
+            default): random initialization, unless ``weights=`` names weights.
         weights: ``CNAS_ImageNet_Weights.IMAGENET1K_V1`` (or ``.DEFAULT``, or the string
             ``"DEFAULT"``): the official checkpoint, 75.4% top-1. Also
             ``"hf-hub:ORG/NAME[@REVISION]"``, a local ``.safetensors``/``.pth`` file or
-            a folder written by ``cnas train``/``save_pretrained``. ``None``: random
-            initialization.
+            a folder written by ``cnas train``/``save_pretrained``. ``None``: no weights
+            (unless ``pretrained=True``). Not together with ``pretrained=True``.
         progress: Show a download progress bar.
         cache_dir: Where downloads are cached (default: the Hub cache for Hub files,
             ``$TORCH_HOME/hub/checkpoints`` for URL files).
-        pretrained: Deprecated (``FutureWarning``; removed in cnas 1.0): ``True`` means
-            ``weights=CNAS_ImageNet_Weights.DEFAULT``.
         **kwargs: ``NetworkImageNet`` arguments overriding the defaults (``C``,
             ``num_classes``, ``layers``, ``auxiliary``, ``genotype``, ``dropout``,
             ``in_channels``). With weights, ``auxiliary=False`` leaves the auxiliary
@@ -170,6 +175,7 @@ def cnas_imagenet(
         The network; in eval mode when weights were loaded.
 
     Raises:
+        ValueError: ``pretrained=True`` together with ``weights=``.
         WeightsNotFoundError: the weights cannot be found or downloaded.
         WeightsIntegrityError: a downloaded or cached file failed its hash check.
         WeightsFormatError: the file is unreadable, refused, or does not fit.
@@ -182,19 +188,18 @@ def cnas_imagenet(
 
         With the official weights (downloaded once, then cached)::
 
-            weights = cnas.models.CNAS_ImageNet_Weights.DEFAULT
-            model = cnas.models.cnas_imagenet(weights=weights)
+            model = cnas.models.cnas_imagenet(pretrained=True)
+            weights = cnas.models.CNAS_ImageNet_Weights.DEFAULT  # the same weights
             batch = weights.transforms()(image).unsqueeze(0)
             label = weights.categories[model(batch).argmax().item()]
     """
-    if pretrained is not None:
-        kwargs["pretrained"] = pretrained
     return _build(
         "cnas_imagenet",
         NetworkImageNet,
         _IMAGENET,
         "CNAS",
         CNAS_ImageNet_Weights,
+        pretrained,
         weights,
         progress,
         cache_dir,
@@ -204,23 +209,25 @@ def cnas_imagenet(
 
 @register_model(weights=CNAS_CIFAR10_Weights)
 def cnas_cifar10(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    pretrained: bool | None = None,
     **kwargs: Any,
 ) -> NetworkCIFAR:
     """CNAS on CIFAR-10: ``NetworkCIFAR(36, 10, 20, True, CNAS)`` (3.7M parameters).
 
     Args:
+        pretrained: ``True``: load ``CNAS_CIFAR10_Weights.DEFAULT`` (the same as
+            ``weights="DEFAULT"``; declared, not yet published, so this raises
+            ``WeightsNotFoundError`` for now). ``False`` (the default): random
+            initialization, unless ``weights=`` names weights.
         weights: ``CNAS_CIFAR10_Weights.CIFAR10_V1`` (declared; not yet published on
             the Hub), ``"hf-hub:ORG/NAME[@REVISION]"``, a local file or folder, or
-            ``None`` (random initialization).
+            ``None`` (no weights). Not together with ``pretrained=True``.
         progress: Show a download progress bar.
         cache_dir: Where downloads are cached (default: the Hub cache).
-        pretrained: Deprecated (``FutureWarning``; removed in cnas 1.0): ``True`` means
-            ``weights=CNAS_CIFAR10_Weights.DEFAULT``.
         **kwargs: ``NetworkCIFAR`` arguments overriding the defaults (``C``,
             ``num_classes``, ``layers``, ``auxiliary``, ``genotype``, ``in_channels``).
 
@@ -232,14 +239,13 @@ def cnas_cifar10(
         >>> cnas.utils.count_params(cnas.models.cnas_cifar10())
         3695374
     """
-    if pretrained is not None:
-        kwargs["pretrained"] = pretrained
     return _build(
         "cnas_cifar10",
         NetworkCIFAR,
         _CIFAR,
         "CNAS",
         CNAS_CIFAR10_Weights,
+        pretrained,
         weights,
         progress,
         cache_dir,
@@ -250,29 +256,43 @@ def cnas_cifar10(
 def _cifar(
     name: str,
     genotype: str,
+    pretrained: bool,
     weights: WeightsArg,
     progress: bool,
     cache_dir: str | os.PathLike[str] | None,
     kwargs: dict[str, Any],
 ) -> NetworkCIFAR:
-    return _build(name, NetworkCIFAR, _CIFAR, genotype, None, weights, progress, cache_dir, kwargs)
+    return _build(
+        name, NetworkCIFAR, _CIFAR, genotype, None, pretrained, weights, progress, cache_dir, kwargs
+    )
 
 
 def _imagenet(
     name: str,
     genotype: str,
+    pretrained: bool,
     weights: WeightsArg,
     progress: bool,
     cache_dir: str | os.PathLike[str] | None,
     kwargs: dict[str, Any],
 ) -> NetworkImageNet:
     return _build(
-        name, NetworkImageNet, _IMAGENET, genotype, None, weights, progress, cache_dir, kwargs
+        name,
+        NetworkImageNet,
+        _IMAGENET,
+        genotype,
+        None,
+        pretrained,
+        weights,
+        progress,
+        cache_dir,
+        kwargs,
     )
 
 
 @register_model
 def darts_v1_cifar10(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -280,12 +300,14 @@ def darts_v1_cifar10(
     **kwargs: Any,
 ) -> NetworkCIFAR:
     """The DARTS (first order) cell in ``NetworkCIFAR(36, 10, 20, True, ...)``; no
-    pretrained weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _cifar("darts_v1_cifar10", "DARTS_V1", weights, progress, cache_dir, kwargs)
+    pretrained weights (``pretrained=True`` is an error; ``weights=`` takes a file, a folder
+    or ``hf-hub:``)."""
+    return _cifar("darts_v1_cifar10", "DARTS_V1", pretrained, weights, progress, cache_dir, kwargs)
 
 
 @register_model
 def darts_v2_cifar10(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -293,25 +315,28 @@ def darts_v2_cifar10(
     **kwargs: Any,
 ) -> NetworkCIFAR:
     """The DARTS (second order) cell in ``NetworkCIFAR(36, 10, 20, True, ...)``; no
-    pretrained weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _cifar("darts_v2_cifar10", "DARTS_V2", weights, progress, cache_dir, kwargs)
+    pretrained weights (``pretrained=True`` is an error; ``weights=`` takes a file, a folder
+    or ``hf-hub:``)."""
+    return _cifar("darts_v2_cifar10", "DARTS_V2", pretrained, weights, progress, cache_dir, kwargs)
 
 
 @register_model
 def pc_darts_cifar10(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> NetworkCIFAR:
-    """The PC-DARTS cell in ``NetworkCIFAR(36, 10, 20, True, ...)``; no pretrained
-    weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _cifar("pc_darts_cifar10", "PC_DARTS", weights, progress, cache_dir, kwargs)
+    """The PC-DARTS cell in ``NetworkCIFAR(36, 10, 20, True, ...)``; no pretrained weights
+    (``pretrained=True`` is an error; ``weights=`` takes a file, a folder or ``hf-hub:``)."""
+    return _cifar("pc_darts_cifar10", "PC_DARTS", pretrained, weights, progress, cache_dir, kwargs)
 
 
 @register_model
 def pdarts_cifar10(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -319,12 +344,13 @@ def pdarts_cifar10(
     **kwargs: Any,
 ) -> NetworkCIFAR:
     """The P-DARTS cell in ``NetworkCIFAR(36, 10, 20, True, ...)``; no pretrained weights
-    (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _cifar("pdarts_cifar10", "PDARTS", weights, progress, cache_dir, kwargs)
+    (``pretrained=True`` is an error; ``weights=`` takes a file, a folder or ``hf-hub:``)."""
+    return _cifar("pdarts_cifar10", "PDARTS", pretrained, weights, progress, cache_dir, kwargs)
 
 
 @register_model
 def darts_v1_imagenet(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -332,12 +358,16 @@ def darts_v1_imagenet(
     **kwargs: Any,
 ) -> NetworkImageNet:
     """The DARTS (first order) cell in ``NetworkImageNet(48, 1000, 14, True, ...)``; no
-    pretrained weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _imagenet("darts_v1_imagenet", "DARTS_V1", weights, progress, cache_dir, kwargs)
+    pretrained weights (``pretrained=True`` is an error; ``weights=`` takes a file, a folder
+    or ``hf-hub:``)."""
+    return _imagenet(
+        "darts_v1_imagenet", "DARTS_V1", pretrained, weights, progress, cache_dir, kwargs
+    )
 
 
 @register_model
 def darts_v2_imagenet(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -345,12 +375,16 @@ def darts_v2_imagenet(
     **kwargs: Any,
 ) -> NetworkImageNet:
     """The DARTS (second order) cell in ``NetworkImageNet(48, 1000, 14, True, ...)``; no
-    pretrained weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _imagenet("darts_v2_imagenet", "DARTS_V2", weights, progress, cache_dir, kwargs)
+    pretrained weights (``pretrained=True`` is an error; ``weights=`` takes a file, a folder
+    or ``hf-hub:``)."""
+    return _imagenet(
+        "darts_v2_imagenet", "DARTS_V2", pretrained, weights, progress, cache_dir, kwargs
+    )
 
 
 @register_model
 def pc_darts_imagenet(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -358,12 +392,16 @@ def pc_darts_imagenet(
     **kwargs: Any,
 ) -> NetworkImageNet:
     """The PC-DARTS cell (searched on CIFAR-10) in ``NetworkImageNet(48, 1000, 14, True,
-    ...)``; no pretrained weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _imagenet("pc_darts_imagenet", "PC_DARTS", weights, progress, cache_dir, kwargs)
+    ...)``; no pretrained weights (``pretrained=True`` is an error; ``weights=`` takes a
+    file, a folder or ``hf-hub:``)."""
+    return _imagenet(
+        "pc_darts_imagenet", "PC_DARTS", pretrained, weights, progress, cache_dir, kwargs
+    )
 
 
 @register_model
 def pdarts_imagenet(
+    pretrained: bool = False,
     *,
     weights: WeightsArg = None,
     progress: bool = True,
@@ -371,5 +409,6 @@ def pdarts_imagenet(
     **kwargs: Any,
 ) -> NetworkImageNet:
     """The P-DARTS cell in ``NetworkImageNet(48, 1000, 14, True, ...)``; no pretrained
-    weights (``weights=`` takes a file, a folder or ``hf-hub:``)."""
-    return _imagenet("pdarts_imagenet", "PDARTS", weights, progress, cache_dir, kwargs)
+    weights (``pretrained=True`` is an error; ``weights=`` takes a file, a folder or
+    ``hf-hub:``)."""
+    return _imagenet("pdarts_imagenet", "PDARTS", pretrained, weights, progress, cache_dir, kwargs)

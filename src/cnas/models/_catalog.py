@@ -16,7 +16,8 @@ import torch
 
 from .._io import atomic_write_text
 from ..utils import count_params
-from ._registry import _REGISTRY
+from ._config import network_config
+from ._registry import model_specs
 from ._weights import HubSource, UrlSource, Weights, WeightsEnum
 
 __all__ = ["main", "markdown"]
@@ -47,7 +48,7 @@ def _models_table() -> list[str]:
         "| model | network | genotype | parameters | pretrained weights |",
         "| --- | --- | --- | ---: | --- |",
     ]
-    for name, spec in _REGISTRY.items():
+    for spec in model_specs():
         if not spec.builder.__module__.startswith("cnas."):
             continue  # only cnas's own builders
         with torch.device("meta"):  # shapes only: nothing allocated, nothing initialized
@@ -59,15 +60,12 @@ def _models_table() -> list[str]:
             if spec.weights is not None
             else "none"
         )
-        rows.append(
-            f"| `{name}` | {network} | {genotype} | {count_params(net) / 1e6:.2f}M | {weights} |"
-        )
+        params = f"{count_params(net) / 1e6:.2f}M"
+        rows.append(f"| `{spec.name}` | {network} | {genotype} | {params} | {weights} |")
     return rows
 
 
 def _size(net: torch.nn.Module) -> str:
-    from ._pretrained import network_config
-
     config = network_config(net)
     return (
         f"{config['init_channels']}, {config['num_classes']}, {config['layers']}, "
@@ -89,7 +87,7 @@ def _weights_table() -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     enums: list[type[WeightsEnum]] = []
-    for _, spec in _REGISTRY.items():
+    for spec in model_specs():
         enum = spec.weights
         if enum is not None and enum not in enums and enum.__module__.startswith("cnas."):
             enums.append(enum)

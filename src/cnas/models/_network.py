@@ -16,9 +16,8 @@ from torch import nn
 from .._genotype import Edge, Genotype
 from .._validation import check_int
 from ..genotypes import resolve
-from ..kernels._ops import layout_of
-from ..ops import FactorizedReduce, ReLUConvBN, get_op
-from ..ops._blocks import Tail, preactivated_tail
+from ..kernels import layout_of
+from ..ops import FactorizedReduce, ReLUConvBN, Tail, get_op, preactivated_tail
 
 __all__ = [
     "AuxiliaryHeadCIFAR",

@@ -1,32 +1,42 @@
-"""The model registry: ``register_model``, ``list_models``, ``get_model``."""
+"""The model registry and its weights lookup.
+
+``register_model``, ``get_model_weights``, ``list_models``, ``unregister_model`` and the
+lookups of registered weights by name (``find_weights``) or by file (``known_weights``).
+Nothing here builds from the Hub: ``hf-hub:`` names are resolved one floor up, in
+``_factory.get_model``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from pathlib import Path
+from typing import TypeVar, overload
 
 from torch import nn
 
 from .._registry import Registry
 from ..errors import UnknownModelError
-
-if TYPE_CHECKING:
-    from ._weights import WeightsEnum
+from ._hashes import sha256_file
+from ._weights import UrlSource, WeightsEnum
 
 __all__ = [
     "ModelSpec",
-    "get_model",
+    "find_weights",
     "get_model_weights",
+    "known_weights",
     "list_models",
+    "model_spec",
+    "model_specs",
     "register_model",
     "unregister_model",
 ]
 
+logger = logging.getLogger("cnas")
+
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
-
-HF_HUB_PREFIX = "hf-hub:"
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ def register_model(builder: B, /) -> B: ...
 
 @overload
 def register_model(
-    *, name: str | None = None, weights: type[WeightsEnum] | None = None
+    *, name: str | None = None, weights: type[WeightsEnum] | None = None, override: bool = False
 ) -> Callable[[B], B]: ...
 
 
@@ -73,6 +83,7 @@ def register_model(
     *,
     name: str | None = None,
     weights: type[WeightsEnum] | None = None,
+    override: bool = False,
 ) -> B | Callable[[B], B]:
     """Register a model builder; use as ``@register_model`` or ``@register_model(...)``.
 
@@ -82,12 +93,14 @@ def register_model(
             digits and underscores.
         weights: The enum of the builder's pretrained weights, if any; ``get_model_weights``
             returns it and ``list_models(with_weights=True)`` lists the model.
+        override: Replace an existing registration of ``name`` instead of refusing it.
 
     Returns:
         The builder, unchanged (or a decorator that registers and returns it).
 
     Raises:
-        ValueError: the name is not valid or is already registered.
+        ValueError: the name is not valid, or is already registered and ``override`` is
+            False.
 
     Examples:
         >>> import cnas
@@ -103,13 +116,7 @@ def register_model(
         if not callable(fn):
             raise TypeError(f"register_model: expected a function, got {type(fn).__name__}")
         key = name if name is not None else getattr(fn, "__name__", "")
-        if key in _REGISTRY:  # models are never replaced silently: unregister first
-            raise ValueError(
-                f"model {key!r} is already registered (by "
-                f"{_REGISTRY.get(key).builder.__module__}); pick another name or "
-                "unregister_model() it first"
-            )
-        _REGISTRY.add(key, ModelSpec(name=key, builder=fn, weights=weights))
+        _REGISTRY.add(key, ModelSpec(name=key, builder=fn, weights=weights), override=override)
         return fn
 
     if builder is not None:
@@ -126,8 +133,19 @@ def unregister_model(name: str) -> None:
     _REGISTRY.remove(name)
 
 
-def _spec(name: str) -> ModelSpec:
+def model_spec(name: str) -> ModelSpec:
+    """The registration of ``name``.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered; the message suggests close
+            matches.
+    """
     return _REGISTRY.get(name)
+
+
+def model_specs() -> Iterator[ModelSpec]:
+    """Every registration, sorted by name (a snapshot: safe to register meanwhile)."""
+    return (spec for _, spec in _REGISTRY.items())
 
 
 def list_models(pattern: str | None = None, *, with_weights: bool = False) -> list[str]:
@@ -148,39 +166,6 @@ def list_models(pattern: str | None = None, *, with_weights: bool = False) -> li
     return names
 
 
-def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
-    """Build the registered model ``name``, optionally with pretrained weights.
-
-    Args:
-        name: A registered name (see ``list_models``), or ``"hf-hub:ORG/NAME[@REVISION]"``
-            for a Hub repository written by ``cnas train`` or ``save_pretrained``.
-        weights: What the builder's ``weights=`` takes: a member of its weights enum, its
-            name (``"DEFAULT"``), ``"hf-hub:..."`` or a local path.
-        **kwargs: Passed to the builder (``progress``, ``cache_dir``, network arguments).
-
-    Returns:
-        The model: in eval mode when weights were loaded, else in training mode as
-        PyTorch builds modules.
-
-    Raises:
-        UnknownModelError: ``name`` is not registered; the message suggests close
-            matches.
-
-    Examples:
-        >>> import cnas
-        >>> net = cnas.models.get_model("cnas_cifar10", C=8, layers=5)
-        >>> type(net).__name__
-        'NetworkCIFAR'
-    """
-    if isinstance(name, str) and name.startswith(HF_HUB_PREFIX):
-        if weights is not None:
-            raise ValueError(f"get_model({name!r}) takes its weights from the Hub; drop weights=")
-        from ._pretrained import from_pretrained
-
-        return from_pretrained(name, **kwargs)
-    return _spec(name).builder(weights=weights, **kwargs)
-
-
 def get_model_weights(name: str) -> type[WeightsEnum] | None:
     """The weights enum of the registered model ``name``, or ``None`` when it has none.
 
@@ -192,4 +177,64 @@ def get_model_weights(name: str) -> type[WeightsEnum] | None:
         >>> cnas.models.get_model_weights("cnas_imagenet").DEFAULT.name
         'IMAGENET1K_V1'
     """
-    return _spec(name).weights
+    return model_spec(name).weights
+
+
+def _weights_enums() -> list[type[WeightsEnum]]:
+    enums: list[type[WeightsEnum]] = []
+    for spec in model_specs():
+        if spec.weights is not None and spec.weights not in enums:
+            enums.append(spec.weights)
+    return enums
+
+
+def find_weights(name: str) -> WeightsEnum:
+    """The registered weights called ``"EnumName.MEMBER"``, as ``str()`` of a member
+    spells it (and ``config.json`` records it).
+
+    Args:
+        name: For example ``"CNAS_ImageNet_Weights.IMAGENET1K_V1"`` or
+            ``"CNAS_ImageNet_Weights.DEFAULT"``.
+
+    Raises:
+        KeyError: no registered model declares such weights; the message lists the
+            known ones.
+
+    Examples:
+        >>> import cnas
+        >>> str(cnas.models.find_weights("CNAS_ImageNet_Weights.DEFAULT"))
+        'CNAS_ImageNet_Weights.IMAGENET1K_V1'
+    """
+    known: dict[str, WeightsEnum] = {}
+    for enum in _weights_enums():
+        for key, member in enum.__members__.items():
+            known[f"{enum.__name__}.{key}"] = member
+    if name not in known:
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def known_weights(path: Path) -> WeightsEnum | None:
+    """The registered weights whose URL file ``path`` is (same name, matching hash).
+
+    A file named like a registered one whose hash does not match is not recognised
+    (with a warning in the log).
+    """
+    digest: str | None = None
+    for enum in _weights_enums():
+        for member in enum:
+            for source in member.sources:
+                if isinstance(source, UrlSource) and source.filename == path.name:
+                    digest = digest or sha256_file(path)
+                    expected = source.sha256 or source.hash_prefix or "-"
+                    if digest.startswith(expected):
+                        return member
+                    logger.warning(
+                        "%s is named like %s's file but its SHA-256 %s does not match %s; "
+                        "converting it without that metadata",
+                        path,
+                        member,
+                        digest,
+                        expected,
+                    )
+    return None

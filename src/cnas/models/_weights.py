@@ -1,7 +1,8 @@
 """Pretrained-weights metadata: where each file lives, its hash, and how to use it.
 
 One ``Weights`` record per set of trained weights; one enum per builder lists them, with
-``DEFAULT`` naming the recommended member. Nothing here downloads: ``_hub`` does.
+``DEFAULT`` naming the recommended member. Nothing here downloads: ``_download``
+does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from ..data._datasets import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
+from ..data import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
     import torch

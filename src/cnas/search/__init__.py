@@ -24,6 +24,7 @@ from .._deprecation import warn_deprecated
 from ..errors import CheckpointError as CheckpointError
 from ..errors import UnknownStrategyError as UnknownStrategyError
 from ._arch import ArchParameters as ArchParameters
+from ._callbacks import Callback as Callback
 from ._controller import Controller as Controller
 from ._controller import ControllerSample as ControllerSample
 from ._engine import Engine as Engine
@@ -42,7 +43,6 @@ from ._results import Candidate as Candidate
 from ._results import Derivation as Derivation
 from ._results import SearchResult as SearchResult
 from ._results import StageResult as StageResult
-from ._searcher import Callback as Callback
 from ._searcher import Searcher as Searcher
 from ._settings import Setting as Setting
 from ._settings import strategy_settings as strategy_settings

@@ -7,13 +7,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, RandomSampler
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed as dist_utils
 from .._genotype import Genotype
-from .._loop import device_batches
 from .._metrics import accuracy
+from .._run import device_batches, make_loader
 from ..space import SearchSpace
 from ..supernet import MixedWeights, SuperNet
 
@@ -37,7 +36,8 @@ class Engine:
         device: Where the supernet runs.
         generator: The random generator strategies draw architectures from.
         seed: The search's seed (data order, architecture draws).
-        batch_size: Batch size of the loaders made from datasets.
+        batch_size: The global batch size of the loaders made from datasets (each of
+            ``world_size`` processes loads ``batch_size / world_size``).
         num_workers: ``DataLoader`` workers for those.
         steps_per_epoch: Cap on the batches of an epoch (``None``: all).
         derive_batches: Cap on the validation batches ``score`` uses (``None``: all).
@@ -104,16 +104,14 @@ class Engine:
         order depends only on the seed and ``key`` (distributed: one shard per rank)."""
         if isinstance(data, DataLoader):
             return data
-        if dist_utils.is_distributed():
-            sampler: Any = DistributedSampler(data, shuffle=shuffle, seed=self.seed)
-            sampler.set_epoch(key)
-        elif shuffle:
-            order = torch.Generator().manual_seed(self.seed * 1_000_003 + key)
-            sampler = RandomSampler(data, generator=order)  # type: ignore[arg-type]
-        else:
-            sampler = None
-        return DataLoader(
-            data, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers
+        return make_loader(
+            data,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
+            epoch=key,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
         )
 
     def batches(

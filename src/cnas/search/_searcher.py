@@ -1,17 +1,21 @@
 """``Searcher``: the curriculum loop every strategy runs in, with callbacks, outputs,
-checkpoints and resume."""
+checkpoints and resume.
+
+At about 650 lines this module is longer than the others on purpose: the loop, its
+checkpoint (what ``_state`` writes, ``_load`` must read back, in the same terms) and its
+position in the schedule are one state machine, easier to check in one place. What
+stands apart lives beside it: the run folder in ``cnas._run``, the hooks in
+``_callbacks``, the 0.1 call in ``_legacy``, re-deriving in ``_rederive``, the report in
+``_report``.
+"""
 
 from __future__ import annotations
 
-import copy
-import functools
-import inspect
 import json
 import logging
-import random
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -20,135 +24,33 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed as dist_utils
-from .._checkpoint import load_checkpoint, save_checkpoint
 from .._deprecation import warn_deprecated
 from .._genotype import Genotype
 from .._io import atomic_write_text
 from .._metrics import batch_totals, summarize
+from .._run import RunFolder, rng_state, set_rng_state
 from .._validation import check_int
 from ..curriculum import CurriculumSchedule, Stage
 from ..errors import CheckpointError
-from ..space import SearchSpace
 from ..supernet import SuperNet
+from ._callbacks import Callback
 from ._controller import Controller
 from ._engine import Engine
+from ._legacy import accept_legacy_call
+from ._rederive import rederive
 from ._registry import build_strategy
+from ._report import search_report
 from ._results import SearchResult, StageResult
-from ._state import finished_stages, read_stage_state, stage_folder, write_stage_state
+from ._state import finished_stages, stage_folder, write_stage_state
 from ._strategy import Phase, StageContext, Strategy
 
-__all__ = ["Callback", "Searcher"]
+__all__ = ["Searcher"]
 
 logger = logging.getLogger("cnas")
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 Data = Dataset[Any] | DataLoader[Any]
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class Callback:
-    """Hooks into a search; subclass and override what you need.
-
-    Callbacks may call ``searcher.request_stop()`` to end the search after the current
-    epoch, or assign ``searcher.schedule`` at a stage boundary (``on_stage_end``) to change
-    the stages still to come.
-    """
-
-    def on_fit_start(self, searcher: Searcher) -> None:
-        """Called once when ``fit`` starts (also when it resumes)."""
-
-    def on_stage_start(self, searcher: Searcher, index: int, stage: Stage) -> None:
-        """Called when stage ``index`` begins."""
-
-    def on_epoch_end(self, searcher: Searcher, record: dict[str, Any]) -> None:
-        """Called after each warm-up or strategy epoch, with its metrics."""
-
-    def on_stage_end(self, searcher: Searcher, result: StageResult) -> None:
-        """Called after a stage derived its architecture."""
-
-    def on_fit_end(self, searcher: Searcher, result: SearchResult) -> None:
-        """Called once when ``fit`` returns."""
-
-
-# -- the 0.1 development call: Searcher(supernet, controller, schedule, output_dir, ...) --------
-
-_LEGACY_STRATEGY_KWARGS = {
-    "controller_lr",
-    "controller_weight_decay",
-    "grad_clip",
-    "entropy_coeff",
-    "baseline_decay",
-    "derive_rounds",
-    "derive_samples",
-    "alpha_lr",
-    "alpha_betas",
-    "alpha_weight_decay",
-    "tau_max",
-    "tau_min",
-}
-
-
-def _translate_legacy(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """The new call for an old one: the controller and the strategy keyword arguments move
-    into the strategy object."""
-    args = tuple(args)
-    legacy_position = len(args) >= 2 and (args[1] is None or isinstance(args[1], Controller))
-    if legacy_position:
-        controller, args = args[1], (args[0], *args[2:])
-    else:
-        controller = kwargs.pop("controller", None)
-    kwargs.pop("controller", None)
-    options = {k: kwargs.pop(k) for k in list(kwargs) if k in _LEGACY_STRATEGY_KWARGS}
-    strategy = kwargs.get("strategy", "cnas")
-    if isinstance(strategy, Strategy):
-        if options or controller is not None:
-            raise TypeError(
-                "strategy settings and the controller belong to the strategy object; "
-                "pass them to its constructor"
-            )
-        return args
-    if controller is not None and strategy != "cnas":
-        raise ValueError(
-            f"strategy {strategy!r} trains architecture parameters, not a controller; "
-            "pass controller=None"
-        )
-    from ._registry import get_strategy
-
-    cls = get_strategy(strategy)
-    accepted = set(inspect.signature(cls.__init__).parameters)
-    settings = {k: v for k, v in options.items() if k in accepted}
-    if controller is not None:
-        settings["controller"] = controller
-    kwargs["strategy"] = cls(**settings)
-    return args
-
-
-def _accept_legacy_call(init: Callable[P, R]) -> Callable[P, R]:
-    """Let ``Searcher.__init__`` take the 0.1 development call, with a ``FutureWarning``."""
-
-    @functools.wraps(init)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        positional = args[1:]  # without self
-        legacy = (
-            len(positional) >= 2
-            and not isinstance(positional[1], CurriculumSchedule)
-            and (positional[1] is None or isinstance(positional[1], Controller))
-        ) or bool(set(kwargs) & (_LEGACY_STRATEGY_KWARGS | {"controller"}))
-        if legacy:
-            warn_deprecated(
-                "Searcher(supernet, controller, schedule, output_dir, <strategy settings>)",
-                removed_in="0.2",
-                instead="Searcher(supernet, schedule, output_dir, strategy=cnas.search."
-                "Reinforce(controller, ...)) or strategy=cnas.search.Darts(...)",
-                stacklevel=2,
-            )
-            new_args = _translate_legacy(positional, kwargs)
-            return init(args[0], *new_args, **kwargs)  # type: ignore[arg-type]
-        return init(*args, **kwargs)
-
-    return wrapper
 
 
 class Searcher:
@@ -173,7 +75,9 @@ class Searcher:
             defaults (``"cnas"``, the paper's; ``"darts"``, ``"gdas"``, ``"random"``,
             ``"evolution"``; see ``cnas.search.list_strategies()``).
         callbacks: Hooks (see ``Callback``).
-        batch_size: Batch size when ``fit`` gets datasets (96 in the paper).
+        batch_size: The global batch size when ``fit`` gets datasets (96 in the paper):
+            under ``torchrun`` each of the ``world_size`` processes loads
+            ``batch_size / world_size`` images per step.
         lr: Supernet SGD learning rate (0.01).
         momentum: Supernet SGD momentum (0.9, Nesterov).
         weight_decay: Supernet weight decay (3e-4).
@@ -200,7 +104,7 @@ class Searcher:
             ``Searcher``.
     """
 
-    @_accept_legacy_call
+    @accept_legacy_call
     def __init__(
         self,
         supernet: SuperNet,
@@ -251,7 +155,7 @@ class Searcher:
         self.draw = draw
         self.tensorboard = tensorboard
         self.data_config = dict(data_config) if data_config is not None else None
-        self._writer: Any = None
+        self.run_folder = RunFolder(self.output_dir, "search")
         self.engine = Engine(
             supernet,
             schedule.op_order or supernet.space.ops,
@@ -364,16 +268,14 @@ class Searcher:
             self._broadcast_parameters()
         self.engine.train_data, self.engine.val_data = train_data, val_data
         self.engine.score_data = score_data
-        self._open_tensorboard()
+        self.run_folder.open_tensorboard(self.tensorboard)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         try:
             if not self._finished:
                 self._run()
         finally:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            self.run_folder.close_tensorboard()
         result = self._result()
         if self._finished and dist_utils.is_main_process():
             self._write_report()
@@ -447,8 +349,9 @@ class Searcher:
                 record = self._run_epoch(phase_name, epoch, phase, stage)
                 self.history.append(record)
                 self._step += 1
-                if dist_utils.is_main_process():
-                    self._append_metrics(record)
+                self.run_folder.append_metrics(
+                    record, step=record["global_epoch"], prefix=record["phase"]
+                )
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, record)
             if self._stage_index >= len(self._schedule.stages):
@@ -618,88 +521,7 @@ class Searcher:
             CheckpointError: the stage's saved state is corrupt or does not fit.
             TypeError: this search's strategy cannot be copied (pass a new one).
         """
-        finished = self.finished_stages()
-        if not finished:
-            raise ValueError(
-                f"{self.output_dir} holds no finished stage to derive from "
-                "(stages/stage-K/strategy.json)"
-            )
-        try:
-            index = finished[stage] if stage < 0 else finished[finished.index(stage)]
-        except (IndexError, ValueError):
-            raise ValueError(
-                f"stage index {stage} is not a finished stage of {self.output_dir}; finished: "
-                f"{finished} (folders stage-{finished[0] + 1} to stage-{finished[-1] + 1})"
-            ) from None
-        saved = read_stage_state(self._stage_folder(index))
-        if strategy is None:
-            # a copy that shares the engine and what it holds (supernet, generator, data)
-            shared = {id(v): v for v in vars(self.engine).values()}
-            try:
-                target = copy.deepcopy(self.strategy, {**shared, id(self.engine): self.engine})
-            except (TypeError, copy.Error) as exc:
-                raise TypeError(
-                    f"cannot copy this search's {type(self.strategy).__name__} to derive with "
-                    f"it ({exc}); pass strategy= a new object of its kind"
-                ) from None
-            fresh = False
-        else:
-            target = build_strategy(strategy)
-            fresh = True
-            if getattr(target, "engine", None) is not None:
-                raise TypeError("this strategy object already belongs to a Searcher")
-        name, searched_with = target.registered_name, str(saved["strategy"])
-        if name != searched_with and not target.derives_from_supernet:
-            raise ValueError(
-                f"strategy {name!r} derives from its own trained state, but stage "
-                f"{index + 1} was searched with {searched_with!r}; derive with "
-                f"{searched_with!r}, or with a strategy that needs only the supernet "
-                "(random, evolution)"
-            )
-        engine = self.engine
-        before = {k: v.detach().clone() for k, v in engine.supernet.state_dict().items()}
-        generator_state = engine.generator.get_state()
-        torch_state = torch.get_rng_state()  # data loaders and setup draw from it
-        cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        score_data = engine.score_data
-        try:
-            if fresh:
-                target.engine = engine
-                target.setup(engine)
-            try:
-                engine.supernet.load_state_dict(saved["supernet"])
-                engine.generator.set_state(saved["generator"])
-                if name == searched_with:
-                    target.load_state_dict(saved["state"])
-                previous = saved.get("previous")
-                context = StageContext(
-                    index,
-                    Stage(**saved["stage"]),
-                    SearchSpace(saved["ops"], int(saved["n_nodes"])),
-                    None if previous is None else SearchSpace(previous["ops"], previous["n_nodes"]),
-                    resumed=True,
-                )
-            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-                raise CheckpointError(
-                    f"{self._stage_folder(index)} does not fit this search: {exc}"
-                ) from None
-            if data is not None:
-                engine.score_data = data
-            if engine.score_data is None and engine.val_data is None:
-                raise ValueError("derive() needs data: pass it, or call fit() first")
-            target.stage = context
-            target.begin_stage(context)
-            derivation = target.derive()
-        finally:
-            engine.supernet.load_state_dict(before)
-            engine.generator.set_state(generator_state)
-            torch.set_rng_state(torch_state)
-            if cuda_state is not None:
-                torch.cuda.set_rng_state_all(cuda_state)
-            engine.score_data = score_data
-        return StageResult.from_derivation(
-            index, context.stage.n_ops, context.stage.n_nodes, context.space.ops, name, derivation
-        )
+        return rederive(self, stage, strategy, data)
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -725,6 +547,7 @@ class Searcher:
         engine = self.engine
         return {
             "batch_size": engine.batch_size,
+            "world_size": dist_utils.world_size(),
             "lr": defaults["lr"],
             "momentum": defaults["momentum"],
             "weight_decay": defaults["weight_decay"],
@@ -734,60 +557,24 @@ class Searcher:
         }
 
     def _prepare_output_dir(self) -> None:
-        path = self.output_dir / CHECKPOINT_NAME
-        if path.exists():
-            if not self.resume:
-                raise CheckpointError(
-                    f"{self.output_dir} already holds a search ({path.name}); resume it "
-                    "(drop --no-resume / resume=False) or choose another output directory"
-                )
-            self._load(load_checkpoint(path))
-            logger.info(
-                "resuming from %s: stage %d, step %d", path, self._stage_index + 1, self._step
-            )
+        config = {
+            **self._config(),
+            "strategy_settings": self.strategy.settings(),
+            "searcher": self._settings(),
+        }
+        state = self.run_folder.prepare(config, resume=self.resume)
+        if state is None:
             if dist_utils.is_main_process():
-                atomic_write_text(
-                    self.output_dir / "metrics.jsonl",
-                    "".join(json.dumps(r) + "\n" for r in self.history),
-                )
+                atomic_write_text(self.output_dir / "curriculum.json", self._schedule.to_json())
             return
-        if (self.output_dir / "metrics.jsonl").exists():
-            raise CheckpointError(
-                f"{self.output_dir} holds metrics.jsonl but no {CHECKPOINT_NAME}; refusing to "
-                "overwrite another run's outputs: choose another output directory"
-            )
-        if dist_utils.is_main_process():
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.output_dir / "curriculum.json", self._schedule.to_json())
-            config = {
-                **self._config(),
-                "strategy_settings": self.strategy.settings(),
-                "searcher": self._settings(),
-            }
-            atomic_write_text(self.output_dir / "config.json", json.dumps(config, indent=2))
-
-    def _append_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if self._writer is not None:
-            for key, value in record.items():
-                if isinstance(value, float):
-                    self._writer.add_scalar(
-                        f"{record['phase']}/{key}", value, record["global_epoch"]
-                    )
-
-    def _open_tensorboard(self) -> None:
-        if self.tensorboard is False or not dist_utils.is_main_process():
-            return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            if self.tensorboard:
-                raise ImportError(
-                    "tensorboard=True needs the tensorboard package: pip install tensorboard"
-                ) from None
-            return
-        self._writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"))
+        self._load(state)
+        logger.info(
+            "resuming from %s: stage %d, step %d",
+            self.run_folder.checkpoint,
+            self._stage_index + 1,
+            self._step,
+        )
+        self.run_folder.rewrite_metrics(self.history)
 
     def _write_stage(self, result: StageResult) -> None:
         folder = self._stage_folder(result.index)
@@ -806,36 +593,9 @@ class Searcher:
         self._write_report()
 
     def _write_report(self) -> None:
-        if not self.stage_results:
-            return
-        lines = [
-            "# cnas search report",
-            "",
-            f"Output folder: `{self.output_dir}`; strategy `{self.strategy.registered_name}`.",
-            "",
-            "| stage | ops | nodes | allowed ops | val top-1 | derive mean ± std (n) | cells |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for r in self.stage_results:
-            folder = f"stages/stage-{r.index + 1}"
-            picture = (
-                f"![stage {r.index + 1}]({folder}/cells.svg)"
-                if (self.output_dir / folder / "cells.svg").exists()
-                else ""
-            )
-            spread = (
-                f"{100 * r.accuracy_mean:.2f} ± {100 * (r.accuracy_std or 0.0):.2f}% "
-                f"({r.evaluated})"
-                if r.accuracy_mean is not None
-                else ""
-            )
-            lines.append(
-                f"| {r.index + 1} | {r.n_ops} | {r.n_nodes} | {', '.join(r.ops)} | "
-                f"{100 * r.val_accuracy:.2f}% | {spread} | {picture} |"
-            )
-        lines += ["", "## Final genotype", "", "```python", repr(self.stage_results[-1].genotype)]
-        lines += ["```"]
-        atomic_write_text(self.output_dir / "report.md", "\n".join(lines) + "\n")
+        if self.stage_results:
+            text = search_report(self.output_dir, self.strategy.registered_name, self.stage_results)
+            atomic_write_text(self.output_dir / "report.md", text)
 
     # -- checkpoint ---------------------------------------------------------------------------
 
@@ -858,23 +618,15 @@ class Searcher:
             },
             "history": self.history,
             "stages": [r.to_dict() for r in self.stage_results],
-            "rng": {
-                "generator": self.engine.generator.get_state(),
-                "torch": torch.get_rng_state(),
-                "python": _python_rng_state(),
-            },
+            "rng": {"generator": self.engine.generator.get_state(), **rng_state()},
         }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
     def _save(self) -> None:
-        if dist_utils.is_main_process():
-            save_checkpoint(self.output_dir / CHECKPOINT_NAME, self._state())
-        dist_utils.barrier()
+        self.run_folder.save(self._state())
 
     def _load(self, state: dict[str, Any]) -> None:
-        path = self.output_dir / CHECKPOINT_NAME
+        path = self.run_folder.checkpoint
         name = self.strategy.registered_name
         saved = state.get("strategy")
         saved_name = saved.get("name") if isinstance(saved, dict) else None
@@ -911,10 +663,7 @@ class Searcher:
             self.strategy.load_state_dict(saved["state"])
             position = state["position"]
             self.engine.generator.set_state(state["rng"]["generator"])
-            torch.set_rng_state(state["rng"]["torch"])
-            random.setstate(_to_python_rng_state(state["rng"]["python"]))
-            if "cuda" in state["rng"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            set_rng_state(state["rng"])
             self.history = list(state["history"])
             self.stage_results = [StageResult.from_dict(d) for d in state["stages"]]
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -931,13 +680,3 @@ class Searcher:
         for module in (self.supernet, *self.strategy.modules()):
             for tensor in [*module.parameters(), *module.buffers()]:
                 dist.broadcast(tensor.data, src=0)
-
-
-def _python_rng_state() -> list[Any]:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _to_python_rng_state(state: Sequence[Any]) -> tuple[Any, ...]:
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)

@@ -11,12 +11,12 @@ Examples:
 from typing import Any
 
 from .._deprecation import warn_deprecated
+from .._metrics import accuracy as accuracy
 from ._recipe import LabelSmoothingCrossEntropy as LabelSmoothingCrossEntropy
 from ._recipe import TrainConfig as TrainConfig
 from ._recipe import learning_rate as learning_rate
 from ._trainer import Trainer as Trainer
 from ._trainer import TrainResult as TrainResult
-from ._trainer import accuracy as accuracy
 
 __all__ = [
     "LabelSmoothingCrossEntropy",

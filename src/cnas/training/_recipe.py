@@ -1,4 +1,10 @@
-"""The training recipe: hyper-parameters, learning-rate schedules and the smoothed loss."""
+"""The training recipe: hyper-parameters, learning-rate schedules and the smoothed loss.
+
+The ``cifar10`` and ``imagenet`` presets are the original release's evaluation commands
+(the two ``eval_arch.py`` command lines of its README, with the defaults of
+``cnas/evaluation/core/config.py``); docs/training.md compares them field by field with
+the paper and DARTS and says where cnas departs on purpose.
+"""
 
 from __future__ import annotations
 
@@ -24,11 +30,15 @@ Precision = Literal["fp32", "bf16", "fp16"]
 class TrainConfig:
     """How to train a network from scratch.
 
-    ``TrainConfig.preset(dataset)`` gives the paper's settings: CIFAR-10 (C=36, 20
-    layers, 600 epochs, cosine schedule from 0.05, cutout 16, drop-path 0.2, auxiliary
-    weight 0.4) and ImageNet (C=48, 14 layers, 250 epochs, linear schedule, label
-    smoothing 0.1). Override fields with ``dataclasses.replace`` or keyword arguments to
-    ``preset``.
+    ``TrainConfig.preset(dataset)`` gives the original release's evaluation commands:
+    CIFAR-10 (C=36, 20 layers, 600 epochs, global batch 96, cosine schedule from 0.05,
+    no warm-up, no weight decay on biases, cutout 16, drop-path 0.2, auxiliary weight 0.4)
+    and ImageNet (C=48, 14 layers, 250 epochs, global batch 256, a linear decay from
+    0.05, weight decay 3e-4, no weight decay on biases, no label smoothing). Override
+    fields with ``dataclasses.replace`` or keyword arguments to ``preset``.
+
+    ``batch_size`` is the global batch: under ``torchrun`` each process loads
+    ``batch_size / world_size`` images per step.
     """
 
     init_channels: int = 36
@@ -41,7 +51,7 @@ class TrainConfig:
     weight_decay: float = 3e-4
     no_bias_decay: bool = False
     schedule: Schedule = "cosine"
-    warmup_epochs: int = 5
+    warmup_epochs: int = 0
     grad_clip: float | None = 5.0
     auxiliary_weight: float = 0.4
     drop_path_prob: float = 0.2
@@ -78,21 +88,24 @@ class TrainConfig:
 
     @classmethod
     def preset(cls, dataset: str, **overrides: Any) -> TrainConfig:
-        """The paper's settings for ``cifar10`` or ``imagenet``; small-data defaults for
-        ``digits`` and ``synthetic`` (8x8 or small images: no cutout, no auxiliary head)."""
+        """The original release's evaluation settings for ``cifar10`` or ``imagenet`` (see
+        docs/training.md for each field's source); small-data defaults for ``digits`` and
+        ``synthetic`` (8x8 or small images: no cutout, no auxiliary head)."""
         presets: dict[str, dict[str, Any]] = {
-            "cifar10": {},
+            # README: eval_arch.py --batch_size 48 (x 2 processes) --no_bias_decay
+            #   --arch CNAS --init_channels 36 --layers 20; config.py defaults otherwise
+            "cifar10": {"no_bias_decay": True, "seed": 2020},
+            # README: eval_arch.py --max_epochs 250 --scheduler linear --dataset imagenet
+            #   --batch_size 64 (x 4 processes) --no_bias_decay --init_channels 48 --layers 14
             "imagenet": {
                 "init_channels": 48,
                 "layers": 14,
                 "epochs": 250,
                 "batch_size": 256,
-                "lr": 0.1,
                 "schedule": "linear",
-                "label_smoothing": 0.1,
-                "weight_decay": 3e-5,
                 "cutout": 0,
                 "no_bias_decay": True,
+                "seed": 2020,
             },
             "digits": {
                 "init_channels": 16,
@@ -100,7 +113,6 @@ class TrainConfig:
                 "epochs": 10,
                 "batch_size": 64,
                 "lr": 0.05,
-                "warmup_epochs": 0,
                 "cutout": 0,
                 "auxiliary_weight": 0.0,
                 "drop_path_prob": 0.0,
@@ -110,7 +122,6 @@ class TrainConfig:
                 "layers": 5,
                 "epochs": 2,
                 "batch_size": 32,
-                "warmup_epochs": 0,
                 "cutout": 0,
                 "auxiliary_weight": 0.0,
                 "drop_path_prob": 0.0,
@@ -132,8 +143,16 @@ class TrainConfig:
 def learning_rate(config: TrainConfig, epoch: int) -> float:
     """The learning rate of (1-based) ``epoch``: linear warm-up, then cosine or linear decay.
 
-    As the original code: during warm-up ``lr * epoch / warmup_epochs``; then cosine from
-    ``lr`` to ``lr_min`` or a straight line to ``lr_min`` at the last epoch.
+    During warm-up ``lr * epoch / warmup_epochs``; then, with ``p`` running from 0 at the
+    first epoch after warm-up towards 1 (``(epoch - warmup - 1) / (epochs - warmup)``),
+    ``cosine`` is ``lr_min + (lr - lr_min) * (1 + cos(pi p)) / 2`` and ``linear`` the
+    straight line ``lr_min + (lr - lr_min) * (1 - p)``.
+
+    Departures from the original release, on purpose (docs/training.md): its cosine
+    indexes epochs from 1 (``p = epoch / epochs``), so its first epoch is already below
+    ``lr`` and its last trains at 0; cnas indexes as DARTS does. Its ``linear`` schedule
+    (``WarmupLinearAnnealingLR``) *raises* the rate, to ``(5 + epoch) / 5`` times ``lr``
+    without warm-up (``T_warmup`` where ``T_max`` was meant); cnas's decays to ``lr_min``.
     """
     if epoch <= config.warmup_epochs and config.warmup_epochs > 0:
         return config.lr * epoch / config.warmup_epochs

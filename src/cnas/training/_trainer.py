@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import time
@@ -15,26 +14,20 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.data.distributed import DistributedSampler
 
 from .. import distributed as dist_utils
-from .._io import atomic_path, atomic_write_text
-from .._loop import device_batches
-from .._metrics import accuracy as accuracy
 from .._metrics import batch_totals, summarize
-from .._version import __version__
+from .._run import RunFolder, device_batches, make_loader, rng_state, save_checkpoint, set_rng_state
 from ..errors import CheckpointError
-from ..models import NetworkCIFAR, NetworkImageNet
-from ..models._pretrained import network_config
-from ..ops._norm import use_gemv_batchnorm
+from ..models import NetworkCIFAR, NetworkImageNet, network_config, save_pretrained
+from ..ops import use_gemv_batchnorm
 from ..utils import count_madds, count_params
 from ._recipe import LabelSmoothingCrossEntropy, TrainConfig, learning_rate
 
-__all__ = ["TrainResult", "Trainer", "accuracy"]
+__all__ = ["TrainResult", "Trainer"]
 
 logger = logging.getLogger("cnas")
 
-TRAIN_FORMAT = "cnas.train-checkpoint"
 Network = NetworkCIFAR | NetworkImageNet
 
 
@@ -83,6 +76,12 @@ class Trainer:
         resume: Continue from ``output_dir/last.pt`` (or from this checkpoint path).
         progress: tqdm bars (default: when stderr is a terminal).
         image_size: Input size for the multiply-add count in the log (default 32 or 224).
+        tensorboard: Write TensorBoard events to ``output_dir/tensorboard`` (default: when
+            the ``tensorboard`` package is installed).
+
+    The batch size (``config.batch_size``) is the global batch: under ``torchrun`` each
+    of the ``world_size`` processes loads ``batch_size / world_size`` images per step,
+    as in search.
     """
 
     def __init__(
@@ -96,6 +95,7 @@ class Trainer:
         resume: bool | str | Path = False,
         progress: bool | None = None,
         image_size: int | None = None,
+        tensorboard: bool | None = None,
     ) -> None:
         if not isinstance(model, (NetworkCIFAR, NetworkImageNet)):
             raise TypeError(
@@ -107,6 +107,8 @@ class Trainer:
         self.device = torch.device(device) if device is not None else dist_utils.default_device()
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.resume = resume
+        self.tensorboard = tensorboard
+        self.run_folder = RunFolder(self.output_dir, "training")
         self.image_size = image_size or (224 if isinstance(model, NetworkImageNet) else 32)
         self.model = model
         self.model.to(self.device)
@@ -159,19 +161,12 @@ class Trainer:
     # -- data ---------------------------------------------------------------------------
 
     def _loader(self, data: Dataset[Any], epoch: int, shuffle: bool) -> DataLoader[Any]:
-        world = dist_utils.world_size()
-        if self.config.batch_size % world:
-            raise ValueError(
-                f"batch_size {self.config.batch_size} is not divisible by the {world} processes"
-            )
-        sampler: DistributedSampler[Any] = DistributedSampler(
-            data, num_replicas=world, rank=dist_utils.rank(), shuffle=shuffle, seed=self.config.seed
-        )
-        sampler.set_epoch(epoch)
-        return DataLoader(
+        return make_loader(
             data,
-            batch_size=self.config.batch_size // world,
-            sampler=sampler,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            seed=self.config.seed,
+            epoch=epoch,
             num_workers=self.config.num_workers,
             pin_memory=self.device.type == "cuda",
         )
@@ -206,6 +201,23 @@ class Trainer:
                 ``output_dir`` already holds a run and ``resume`` is off.
         """
         self._prepare()
+        self.run_folder.open_tensorboard(self.tensorboard)
+        try:
+            self._run(train_data, val_data)
+        finally:
+            self.run_folder.close_tensorboard()
+        final = (
+            {k: self.history[-1][f"val_{k}"] for k in ("loss", "top1", "top5")}
+            if (self.history)
+            else {"loss": float("nan"), "top1": 0.0, "top5": 0.0}
+        )
+        if dist_utils.is_main_process():
+            self._export(final)
+        return TrainResult(
+            max(self.best_top1, 0.0), self.best_epoch, final, list(self.history), self.output_dir
+        )
+
+    def _run(self, train_data: Dataset[Any], val_data: Dataset[Any]) -> None:
         cfg = self.config
         while self.epoch < cfg.epochs and not self._steps_done():
             epoch = self.epoch + 1
@@ -247,23 +259,10 @@ class Trainer:
                 100 * val["top5"],
                 record["images_per_s"],
             )
-            if dist_utils.is_main_process():
-                with open(self.output_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                self._save("last.pt")
-                if improved:
-                    self._save("best.pt")
-            dist_utils.barrier()
-        final = (
-            {k: self.history[-1][f"val_{k}"] for k in ("loss", "top1", "top5")}
-            if (self.history)
-            else {"loss": float("nan"), "top1": 0.0, "top5": 0.0}
-        )
-        if dist_utils.is_main_process():
-            self._export(final)
-        return TrainResult(
-            max(self.best_top1, 0.0), self.best_epoch, final, list(self.history), self.output_dir
-        )
+            self.run_folder.append_metrics(record, step=epoch)
+            if improved and dist_utils.is_main_process():
+                save_checkpoint(self.output_dir / "best.pt", self._state(), "training")
+            self.run_folder.save(self._state())
 
     def _steps_done(self) -> bool:
         return self.config.max_steps is not None and self.step >= self.config.max_steps
@@ -309,9 +308,7 @@ class Trainer:
         return network_config(self.model)
 
     def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "format": TRAIN_FORMAT,
-            "version": 1,
+        return {
             "model_config": self._model_config(),
             "train_config": self.config.to_dict(),
             "model": self.model.state_dict(),
@@ -322,37 +319,29 @@ class Trainer:
             "best_top1": self.best_top1,
             "best_epoch": self.best_epoch,
             "history": self.history,
-            "rng": {"torch": torch.get_rng_state()},
+            "rng": rng_state(),
         }
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    def _save(self, name: str) -> None:
-        with atomic_path(self.output_dir / name) as tmp:
-            torch.save(self._state(), tmp)
 
     def _prepare(self) -> None:
-        last = self.output_dir / "last.pt"
-        if self.resume:
-            path = last if self.resume is True else Path(self.resume)
-            if not path.is_file():
-                raise CheckpointError(f"nothing to resume: {path} does not exist")
-            self._load(path)
-            if dist_utils.is_main_process():
-                atomic_write_text(
-                    self.output_dir / "metrics.jsonl",
-                    "".join(json.dumps(r) + "\n" for r in self.history),
-                )
+        config = {
+            "network": self._model_config(),
+            "dataset": self.dataset,
+            "train_config": self.config.to_dict(),
+        }
+        state = self.run_folder.prepare(
+            config, resume=self.resume, require_checkpoint=self.resume is True
+        )
+        if state is not None:
+            path = (
+                Path(self.resume)
+                if not isinstance(self.resume, bool)
+                else self.run_folder.checkpoint
+            )
+            self._load(state, path)
+            self.run_folder.rewrite_metrics(self.history)
             logger.info("resumed from %s at epoch %d", path, self.epoch)
             return
-        if last.exists() or (self.output_dir / "metrics.jsonl").exists():
-            raise CheckpointError(
-                f"{self.output_dir} already holds a training run; resume it "
-                "(--resume / resume=True) or choose another output directory"
-            )
         if dist_utils.is_main_process():
-            self.output_dir.mkdir(parents=True, exist_ok=True)
             shape = (_in_channels(self.model), self.image_size, self.image_size)
             logger.info(
                 "%s: %s parameters (without the auxiliary head), %.1fM multiply-adds at %s",
@@ -362,52 +351,44 @@ class Trainer:
                 "x".join(map(str, shape[1:])),
             )
 
-    def _load(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise CheckpointError(
-                f"{path} is not a readable checkpoint ({type(exc).__name__})"
-            ) from None
-        if not isinstance(state, dict) or state.get("format") != TRAIN_FORMAT:
-            raise CheckpointError(f"{path} is not a cnas training checkpoint")
-        if state["model_config"] != self._model_config():
-            raise CheckpointError(
-                f"{path} is a checkpoint of another network "
-                f"({state['model_config']['network']}, "
-                f"C={state['model_config']['init_channels']}, "
-                f"layers={state['model_config']['layers']}); it does not fit "
-                "this one"
+    def _load(self, state: dict[str, Any], path: Path) -> None:
+        saved = state.get("model_config")
+        if saved != self._model_config():
+            what = (
+                f"{saved.get('network')}, C={saved.get('init_channels')}, "
+                f"layers={saved.get('layers')}"
+                if isinstance(saved, dict)
+                else "unknown"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.best_top1, self.best_epoch = float(state["best_top1"]), int(state["best_epoch"])
-        self.history = list(state["history"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            raise CheckpointError(
+                f"{path} is a checkpoint of another network ({what}); it does not fit this one"
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.epoch, self.step = int(state["epoch"]), int(state["step"])
+            self.best_top1, self.best_epoch = float(state["best_top1"]), int(state["best_epoch"])
+            self.history = list(state["history"])
+            set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path} does not fit this training run: {exc}") from None
 
     def _export(self, final: dict[str, float]) -> None:
-        from safetensors.torch import save_file
-
-        weights = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_path(self.output_dir / "model.safetensors") as tmp:
-            save_file(weights, str(tmp), metadata={"format": "pt", "cnas": __version__})
-        config = {
-            **self._model_config(),
-            "dataset": self.dataset,
-            "cnas_version": __version__,
-            "metrics": {
+        # the same writer as cnas.models.save_pretrained: weights, config.json, model card
+        save_pretrained(
+            self.model,
+            self.output_dir,
+            dataset=self.dataset,
+            metrics={
                 "best_top1": max(self.best_top1, 0.0),
                 "best_epoch": self.best_epoch,
                 "final_top1": final["top1"],
                 "final_top5": final["top5"],
             },
-            "train_config": self.config.to_dict(),
-        }
-        atomic_write_text(self.output_dir / "config.json", json.dumps(config, indent=2) + "\n")
+            extra={"run": self.run_folder.identity(), "train_config": self.config.to_dict()},
+            overwrite=True,
+        )
 
 
 def _in_channels(model: Network) -> int:

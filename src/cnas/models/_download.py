@@ -1,48 +1,35 @@
-"""Downloading, verifying and reading weights files.
+"""Downloading weights files, each hash-checked before it is handed out.
 
 Hub files go through ``huggingface_hub.hf_hub_download`` (its cache, ``HF_HUB_OFFLINE``,
 ``HF_ENDPOINT``); plain URLs through ``torch.hub`` into ``$TORCH_HOME/hub/checkpoints``.
-Every file is hashed before it is read: against the SHA-256 in the cnas metadata when
-that is pinned, else against the hash the Hub reported for it (its ETag: the SHA-256 of
-an LFS file, the git blob id of a small file), else against the hash prefix in a URL's
-file name. A file that fails the check is deleted from the cache and never read.
-``.pth`` files are read only with ``torch.load(weights_only=True)``.
+Every file is hashed before it is returned: against the SHA-256 in the cnas metadata
+when that is pinned, else against the hash the Hub reported for it (its ETag: the
+SHA-256 of an LFS file, the git blob id of a small file), else against the hash prefix
+in a URL's file name. A file that fails the check is deleted from the cache and never
+read. Reading the files is ``_state_dict``'s job.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 import os
-import pickle
-import re
-import warnings
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .._io import atomic_path
 from .._version import __version__
-from ..errors import WeightsFormatError, WeightsIntegrityError, WeightsNotFoundError
+from ..errors import WeightsIntegrityError, WeightsNotFoundError
+from ._hashes import GIT_SHA1, SHA256, discard, file_matches
+from ._weights import HubSource, Source, UrlSource, Weights
 
-if TYPE_CHECKING:
-    from ._weights import HubSource, Source, UrlSource, Weights
-
-__all__ = [
-    "hub_download",
-    "load_state_dict",
-    "read_state_dict",
-    "sha256_file",
-]
+__all__ = ["fetch", "hub_download", "offline", "url_download", "weights_file"]
 
 logger = logging.getLogger("cnas")
 
 _TRUE = {"1", "true", "yes", "on"}
-_SHA256 = re.compile(r"^[a-f0-9]{64}$")
-_GIT_SHA1 = re.compile(r"^[a-f0-9]{40}$")
 
 
 # -- environment ----------------------------------------------------------------------------
@@ -61,47 +48,6 @@ def _endpoint() -> str | None:
     """``HF_ENDPOINT`` as set now (huggingface_hub reads it only at import)."""
     value = os.environ.get("HF_ENDPOINT")
     return value.rstrip("/") if value else None
-
-
-# -- hashing --------------------------------------------------------------------------------
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file, as 64 hex digits."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _git_blob_sha1(path: Path) -> str:
-    """The git object id of a file (what the Hub reports as the ETag of a non-LFS file)."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _matches(path: Path, expected: str) -> tuple[bool, str]:
-    """Whether ``path`` has the hash ``expected`` (SHA-256, a SHA-256 prefix, or a git
-    blob id), and the actual hash of the same kind."""
-    if _GIT_SHA1.match(expected):
-        actual = _git_blob_sha1(path)
-        return actual == expected, actual
-    actual = sha256_file(path)
-    return actual.startswith(expected), actual
-
-
-def _discard(*paths: Path) -> None:
-    for p in paths:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:  # pragma: no cover - a read-only cache
-            logger.warning("could not delete %s: %s", p, exc)
 
 
 # -- Hub files ------------------------------------------------------------------------------
@@ -147,7 +93,7 @@ def _verify_hub_file(
                 etag = _hub_etag(repo_id, filename, revision)
             except Exception as exc:  # unreachable now: the check below reports it
                 logger.debug("HEAD for %s/%s failed: %s", repo_id, filename, exc)
-        if etag is None or not (_SHA256.match(etag) or _GIT_SHA1.match(etag)):
+        if etag is None or not (SHA256.match(etag) or GIT_SHA1.match(etag)):
             logger.warning(
                 "could not check %s/%s@%s: the Hub's hash for it is unknown here (no "
                 "symlinked cache entry and no network); using it unchecked",
@@ -157,9 +103,9 @@ def _verify_hub_file(
             )
             return
         expected, origin = etag, "the hash the Hub reported for it (its ETag)"
-    ok, actual = _matches(path, expected)
+    ok, actual = file_matches(path, expected)
     if not ok:
-        _discard(path, *([blob] if blob is not None else []))
+        discard(path, *([blob] if blob is not None else []))
         raise WeightsIntegrityError(
             f"{repo_id}/{filename}@{revision} has hash {actual}, not {expected} as "
             f"{origin} says; the file was deleted from the cache and not used. Loading "
@@ -269,9 +215,9 @@ def _url_cache(cache_dir: str | os.PathLike[str] | None) -> Path:
 def _check_url_file(path: Path, source: UrlSource) -> None:
     expected = source.sha256 or source.hash_prefix
     assert expected is not None  # UrlSource guarantees one of them
-    ok, actual = _matches(path, expected)
+    ok, actual = file_matches(path, expected)
     if not ok:
-        _discard(path)
+        discard(path)
         what = "SHA-256" if source.sha256 else "SHA-256 prefix in its name"
         raise WeightsIntegrityError(
             f"{source.filename} from {source.url} has SHA-256 {actual}, which does not "
@@ -321,98 +267,6 @@ def url_download(
     return target
 
 
-# -- reading --------------------------------------------------------------------------------
-
-_WRAPPERS = ("state_dict", "model")
-
-
-def _refusal_reason(exc: BaseException) -> str | None:
-    """The line of a weights-only failure that names a forbidden global, if any."""
-    for line in str(exc).splitlines():
-        if "GLOBAL" in line:
-            text = line.strip()
-            return text.split("WeightsUnpickler error:", 1)[-1].strip()
-    return None
-
-
-def extract_state_dict(obj: object, origin: str) -> dict[str, torch.Tensor]:
-    """The state dict inside a loaded checkpoint.
-
-    Unwraps ``{"state_dict": ...}`` (the original training checkpoints) and
-    ``{"model": ...}`` (``cnas train`` checkpoints), and strips a ``module.`` prefix that
-    ``DataParallel``/``DistributedDataParallel`` leave on every key.
-
-    Raises:
-        WeightsFormatError: no state dict of tensors inside.
-    """
-    while isinstance(obj, Mapping) and not _all_tensors(obj):
-        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), Mapping)), None)
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, Mapping) or not obj or not _all_tensors(obj):
-        raise WeightsFormatError(
-            f"{origin} holds no state dict (a mapping of parameter names to tensors, "
-            "possibly under 'state_dict' or 'model')"
-        )
-    state = {str(k): v for k, v in obj.items()}
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def _all_tensors(obj: Mapping[Any, Any]) -> bool:
-    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read a state dict from a ``.safetensors`` file or a ``.pth``/``.pt`` file.
-
-    ``.pth`` files are read with ``torch.load(weights_only=True)`` only: tensors and
-    plain containers, never arbitrary objects. Wrapped checkpoints are unwrapped (see
-    ``extract_state_dict``).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        WeightsFormatError: unreadable, refused, or not a state dict.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"weights file not found: {p}")
-    if p.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return extract_state_dict(dict(load_file(str(p))), str(p))
-        except SafetensorError as exc:
-            raise WeightsFormatError(f"{p} is not a readable safetensors file: {exc}") from None
-    try:
-        with warnings.catch_warnings():
-            # raw pickles make torch warn before it refuses or reads them; the outcome
-            # is reported either way
-            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = _refusal_reason(exc)
-        if reason is not None:
-            raise WeightsFormatError(
-                f"{p} was refused: it needs unpickling of arbitrary objects ({reason}); "
-                "cnas reads .pth files only with torch.load(weights_only=True). If you "
-                "trust the file, re-save its state dict with torch.save(state_dict) or "
-                "as safetensors"
-            ) from None
-        raise WeightsFormatError(
-            f"{p} is not a PyTorch weights file that torch.load(weights_only=True) can read"
-        ) from None
-    except Exception as exc:  # a corrupt file can fail in many ways; all get one answer
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise WeightsFormatError(
-            f"{p} is not a readable PyTorch weights file ({type(exc).__name__}: {first})"
-        ) from None
-    return extract_state_dict(obj, str(p))
-
-
 # -- weights records ----------------------------------------------------------------------
 
 
@@ -424,8 +278,6 @@ def fetch(
     progress: bool = True,
 ) -> Path:
     """The local path of one source's file, downloaded if needed, hash-checked."""
-    from ._weights import HubSource
-
     if isinstance(source, HubSource):
         return _fetch_hub(source, cache_dir, local_only, progress)
     return url_download(source, cache_dir=cache_dir, local_only=local_only, progress=progress)
@@ -482,13 +334,3 @@ def weights_file(
             logger.info("%s: %s", source, exc)
             failures.append(str(exc))
     raise WeightsNotFoundError("could not get the weights from any source: " + "; ".join(failures))
-
-
-def load_state_dict(
-    weights: Weights,
-    *,
-    cache_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-) -> dict[str, torch.Tensor]:
-    """Fetch ``weights``' file (see ``weights_file``) and read its state dict."""
-    return read_state_dict(weights_file(weights, cache_dir=cache_dir, progress=progress))

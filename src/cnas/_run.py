@@ -1,0 +1,422 @@
+"""The run layer shared by search and training (and, later, studies).
+
+A run is a folder with an identity and a history:
+
+- ``config.json``: what the run is (``"run": {"kind": "search"|"training", ...}``) and
+  how it was set up, written before anything else;
+- the checkpoint (``checkpoint.pt`` for a search, ``last.pt`` for a training): the
+  complete state after the last finished epoch, written atomically, read back with
+  ``weights_only`` loading; :class:`~cnas.errors.CheckpointError` when it is corrupt,
+  of another kind or of another version;
+- ``metrics.jsonl``: one JSON record per finished epoch, rewritten from the checkpoint's
+  history on resume; TensorBoard events in ``tensorboard/`` when the package is there.
+
+``RunFolder`` makes the folder ready (fresh, resumed, or refused: a folder that holds
+another run or a run of another kind is never overwritten). ``rng_state`` and
+``set_rng_state`` capture and restore every random generator a run draws from.
+``make_loader`` builds the data loaders, sharded over processes under ``torchrun``, and
+``device_batches`` runs through one (device transfer, memory layout, a batch cap, a
+progress bar).
+
+The batch-size convention, the same in search and training: a batch size is the
+**global** batch, summed over all processes; each of ``world_size`` processes loads
+``batch_size / world_size`` images per step (``per_process_batch``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import random
+import struct
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from . import distributed as dist_utils
+from ._io import atomic_path, atomic_write_text
+from ._version import __version__
+from .errors import CheckpointError
+
+__all__ = [
+    "CHECKPOINT_FORMATS",
+    "CONFIG_NAME",
+    "METRICS_NAME",
+    "RunFolder",
+    "RunKind",
+    "device_batches",
+    "load_checkpoint",
+    "make_loader",
+    "per_process_batch",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+]
+
+logger = logging.getLogger("cnas")
+
+RunKind = Literal["search", "training"]
+
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
+
+CHECKPOINT_FORMATS: dict[str, tuple[str, int]] = {
+    "search": ("cnas.search-checkpoint", 2),
+    "training": ("cnas.train-checkpoint", 1),
+}
+"""Per run kind: the ``format`` tag its checkpoints carry and the version this cnas reads."""
+
+_CHECKPOINT_NAMES: dict[str, str] = {"search": "checkpoint.pt", "training": "last.pt"}
+
+
+# -- the batch-size convention ---------------------------------------------------------------
+
+
+def per_process_batch(batch_size: int, world_size: int | None = None) -> int:
+    """The images each process loads per step for a global ``batch_size``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a multiple of the number of processes.
+    """
+    world = dist_utils.world_size() if world_size is None else world_size
+    if batch_size % world:
+        raise ValueError(
+            f"the global batch size {batch_size} is not divisible by the {world} processes; "
+            f"choose a multiple of {world}"
+        )
+    return batch_size // world
+
+
+def make_loader(
+    data: Dataset[Any],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[Any]:
+    """A loader of ``data`` in global batches of ``batch_size``, one shard per process.
+
+    The order depends only on ``seed`` and ``epoch``, and is the same permutation for any
+    number of processes: process ``r`` of ``w`` takes every ``w``-th index of it, so one
+    process with a batch of ``B`` sees the same images per step as ``w`` processes with
+    ``B / w`` each.
+    """
+    world = dist_utils.world_size()
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        data, num_replicas=world, rank=dist_utils.rank(), shuffle=shuffle, seed=seed
+    )
+    sampler.set_epoch(epoch)
+    return DataLoader(
+        data,
+        batch_size=per_process_batch(batch_size, world),
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )
+
+
+def device_batches(
+    loader: Iterable[Any],
+    device: torch.device,
+    memory_format: torch.memory_format,
+    *,
+    limit: int | None,
+    desc: str,
+    progress: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(x, y)`` batches of ``loader`` on ``device``, ``x`` in ``memory_format``.
+
+    Stops after ``limit`` batches (``None``: all of them). With ``progress``, the main
+    process shows a tqdm bar named ``desc``; the bar closes however the loop ends.
+    """
+    bar = None
+    if progress and dist_utils.is_main_process():
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+        total: int | None = len(loader) if isinstance(loader, Sized) else None
+        if limit is not None:
+            total = min(total, limit) if total is not None else limit
+        bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    try:
+        for i, (x, y) in enumerate(loader):
+            if limit is not None and i >= limit:
+                break
+            x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            yield x, y.to(device, non_blocking=True)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+# -- random state ------------------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of torch's, Python's and (when present) CUDA's global generators, in a
+    form that ``weights_only`` loading reads back."""
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what ``rng_state`` captured (generators it did not capture stay as they are)."""
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], kind: RunKind) -> None:
+    """Write ``state`` to ``path`` atomically, tagged with ``kind``'s format and version:
+    the previous file stays valid until the new one is complete."""
+    fmt, version = CHECKPOINT_FORMATS[kind]
+    payload = {**state, "format": fmt, "version": version}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str], kind: RunKind) -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only`` loading).
+
+    Raises:
+        CheckpointError: the file is unreadable or truncated, not a cnas checkpoint, a
+            checkpoint of another kind of run, or of another version.
+    """
+    p = Path(path)
+    try:
+        with warnings.catch_warnings():  # a corrupt file gets our error, not torch's warning
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        struct.error,
+    ) as exc:
+        raise CheckpointError(
+            f"{p} is not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}); it "
+            "was left untouched: move it away to start anew in this folder"
+        ) from None
+    fmt, version = CHECKPOINT_FORMATS[kind]
+    found = state.get("format") if isinstance(state, dict) else None
+    if found != fmt:
+        other = next((k for k, (f, _) in CHECKPOINT_FORMATS.items() if f == found), None)
+        what = f"a checkpoint of a {other} run" if other else "not a cnas checkpoint"
+        raise CheckpointError(f"{p} is {what}, not of a {kind} run; it was left untouched")
+    assert isinstance(state, dict)
+    if state.get("version") != version:
+        raise CheckpointError(
+            f"{p} has {kind} checkpoint version {state.get('version')!r}; this cnas reads "
+            f"version {version}"
+        )
+    return state
+
+
+# -- the run folder ----------------------------------------------------------------------------
+
+
+class RunFolder:
+    """The output folder of one search or training run.
+
+    Only the main process writes; every process reads the same checkpoint.
+
+    Args:
+        path: The folder (created when the run starts).
+        kind: ``"search"`` or ``"training"``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], kind: RunKind) -> None:
+        if kind not in CHECKPOINT_FORMATS:
+            raise ValueError(f"kind must be 'search' or 'training', got {kind!r}")
+        self.path = Path(path)
+        self.kind: RunKind = kind
+        self.checkpoint = self.path / _CHECKPOINT_NAMES[kind]
+        self._writer: Any = None
+
+    # -- preparing --------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        config: Mapping[str, Any],
+        *,
+        resume: bool | str | os.PathLike[str],
+        require_checkpoint: bool = False,
+    ) -> dict[str, Any] | None:
+        """Make the folder ready, and return the checkpoint to resume from (``None``: a
+        fresh run, whose ``config.json`` is now written).
+
+        Args:
+            config: What the run is, for ``config.json`` (a fresh run only); the run's
+                identity (``"run"``: kind and cnas version) is added.
+            resume: Resume from the folder's checkpoint when there is one (True), refuse a
+                folder that holds one (False), or resume from this checkpoint file.
+            require_checkpoint: With ``resume=True``, a missing checkpoint is an error
+                instead of a fresh start.
+
+        Raises:
+            CheckpointError: a run is there and ``resume`` is False; the folder holds a
+                run of another kind or another run's outputs; nothing to resume from; the
+                checkpoint is corrupt or foreign. Nothing is overwritten.
+        """
+        self.check(resume=resume, require_checkpoint=require_checkpoint)
+        if not isinstance(resume, bool):
+            state = load_checkpoint(resume, self.kind)
+            if dist_utils.is_main_process() and not (self.path / CONFIG_NAME).exists():
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.write_json(CONFIG_NAME, {"run": self.identity(), **config})
+            return state
+        if self.checkpoint.exists():
+            return load_checkpoint(self.checkpoint, self.kind)
+        if dist_utils.is_main_process():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.write_json(CONFIG_NAME, {"run": self.identity(), **config})
+        return None
+
+    def check(
+        self, *, resume: bool | str | os.PathLike[str], require_checkpoint: bool = False
+    ) -> None:
+        """Raise what ``prepare`` would refuse, without reading a checkpoint or writing
+        anything (a command checks its folder before loading data).
+
+        Raises:
+            CheckpointError: see ``prepare``.
+        """
+        self._refuse_other_kind()
+        if not isinstance(resume, bool):
+            if not Path(resume).is_file():
+                raise CheckpointError(f"nothing to resume: {resume} does not exist")
+            return
+        if self.checkpoint.exists():
+            if not resume:
+                raise CheckpointError(
+                    f"{self.path} already holds a {self.kind} run ({self.checkpoint.name}); "
+                    "resume it or choose another output directory"
+                )
+            return
+        if resume and require_checkpoint:
+            raise CheckpointError(f"nothing to resume: {self.checkpoint} does not exist")
+        if (self.path / METRICS_NAME).exists():
+            raise CheckpointError(
+                f"{self.path} holds {METRICS_NAME} but no {self.checkpoint.name}; refusing to "
+                "overwrite another run's outputs: choose another output directory"
+            )
+        if self.path.exists() and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is a file, not a folder; choose another one")
+
+    def identity(self) -> dict[str, Any]:
+        """What ``config.json`` says the run is: its kind, cnas version and process count."""
+        return {
+            "kind": self.kind,
+            "cnas_version": __version__,
+            "world_size": dist_utils.world_size(),
+        }
+
+    def _refuse_other_kind(self) -> None:
+        config = self.path / CONFIG_NAME
+        others = [k for k in _CHECKPOINT_NAMES if k != self.kind]
+        for other in others:
+            if (self.path / _CHECKPOINT_NAMES[other]).exists():
+                raise CheckpointError(
+                    f"{self.path} holds a {other} run ({_CHECKPOINT_NAMES[other]}), not a "
+                    f"{self.kind} run; choose another output directory"
+                )
+        if not config.is_file():
+            return
+        try:
+            recorded = json.loads(config.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            return  # not ours to judge: a checkpoint or metrics decide below
+        run = recorded.get("run") if isinstance(recorded, dict) else None
+        kind = run.get("kind") if isinstance(run, dict) else None
+        if kind in _CHECKPOINT_NAMES and kind != self.kind:
+            raise CheckpointError(
+                f"{self.path} holds a {kind} run ({CONFIG_NAME}), not a {self.kind} run; "
+                "choose another output directory"
+            )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write ``obj`` as indented JSON to ``name`` in the folder, atomically."""
+        return atomic_write_text(self.path / name, json.dumps(obj, indent=2) + "\n")
+
+    def rewrite_metrics(self, history: Sequence[Mapping[str, Any]]) -> None:
+        """Make ``metrics.jsonl`` hold exactly ``history`` (the resumed checkpoint's)."""
+        if dist_utils.is_main_process():
+            text = "".join(json.dumps(dict(r)) + "\n" for r in history)
+            atomic_write_text(self.path / METRICS_NAME, text)
+
+    def append_metrics(self, record: Mapping[str, Any], *, step: int, prefix: str = "") -> None:
+        """Add one epoch's record to ``metrics.jsonl`` and its numbers to TensorBoard
+        (as ``{prefix}/{key}`` at ``step``)."""
+        if not dist_utils.is_main_process():
+            return
+        with open(self.path / METRICS_NAME, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(dict(record)) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if isinstance(value, float):
+                    self._writer.add_scalar(f"{prefix}/{key}" if prefix else key, value, step)
+
+    def save(self, state: Mapping[str, Any]) -> None:
+        """Write the checkpoint (main process), then wait for every process."""
+        if dist_utils.is_main_process():
+            save_checkpoint(self.checkpoint, state, self.kind)
+        dist_utils.barrier()
+
+    # -- TensorBoard ------------------------------------------------------------------------
+
+    def open_tensorboard(self, enabled: bool | None) -> None:
+        """Write TensorBoard events to ``tensorboard/`` (``None``: when it is installed).
+
+        Raises:
+            ImportError: ``enabled`` is True and the ``tensorboard`` package is missing.
+        """
+        if enabled is False or not dist_utils.is_main_process() or self._writer is not None:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            if enabled:
+                raise ImportError(
+                    "tensorboard=True needs the tensorboard package: pip install tensorboard"
+                ) from None
+            return
+        self._writer = SummaryWriter(log_dir=str(self.path / "tensorboard"))
+
+    def close_tensorboard(self) -> None:
+        """Flush and close the TensorBoard writer, if one is open."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

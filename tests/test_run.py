@@ -1,0 +1,211 @@
+"""The run layer that search and training share: folders, checkpoints, random state,
+loaders, and the batch-size convention."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import cnas
+from cnas import _run
+from cnas._run import (
+    RunFolder,
+    load_checkpoint,
+    make_loader,
+    per_process_batch,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from cnas.cli import build_parser
+from cnas.cli._common import global_batch
+from cnas.errors import CheckpointError
+from cnas.training import TrainConfig, Trainer
+
+SCRIPTS = Path(__file__).with_name("scripts")
+sys.path.insert(0, str(SCRIPTS))
+from tiny_search import build  # noqa: E402
+
+
+def test_a_fresh_folder_gets_its_identity_first(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run", "training")
+    assert folder.prepare({"note": 1}, resume=False) is None
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["run"]["kind"] == "training" and config["note"] == 1
+    assert config["run"]["cnas_version"] == cnas.__version__
+
+
+def test_a_folder_with_a_run_is_refused_without_resume_and_resumed_with_it(
+    tmp_path: Path,
+) -> None:
+    folder = RunFolder(tmp_path, "search")
+    folder.prepare({}, resume=True)
+    folder.save({"epoch": 3})
+    with pytest.raises(CheckpointError, match="already holds a search run"):
+        folder.prepare({}, resume=False)
+    state = folder.prepare({}, resume=True)
+    assert state is not None and state["epoch"] == 3
+
+
+@pytest.mark.parametrize(("first", "second"), [("search", "training"), ("training", "search")])
+def test_a_run_of_the_other_kind_is_refused_even_with_resume(
+    tmp_path: Path, first: _run.RunKind, second: _run.RunKind
+) -> None:
+    RunFolder(tmp_path, first).prepare({}, resume=False)
+    for resume in (False, True):
+        with pytest.raises(CheckpointError, match=f"holds a {first} run .*not a {second} run"):
+            RunFolder(tmp_path, second).prepare({}, resume=resume)
+
+
+def test_metrics_without_a_checkpoint_are_another_runs_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    with pytest.raises(CheckpointError, match="holds metrics.jsonl but no last.pt"):
+        RunFolder(tmp_path, "training").prepare({}, resume=True)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 1}\n'
+
+
+def test_nothing_to_resume_when_a_checkpoint_is_required(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        RunFolder(tmp_path, "training").prepare({}, resume=True, require_checkpoint=True)
+    with pytest.raises(CheckpointError, match="nothing to resume: .*missing.pt"):
+        RunFolder(tmp_path, "training").prepare({}, resume=tmp_path / "missing.pt")
+
+
+def test_checkpoints_name_their_kind_and_refuse_corrupt_files(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "a.pt", {"x": torch.ones(2)}, "search")
+    assert torch.equal(load_checkpoint(tmp_path / "a.pt", "search")["x"], torch.ones(2))
+    with pytest.raises(CheckpointError, match="is a checkpoint of a search run, not of a training"):
+        load_checkpoint(tmp_path / "a.pt", "training")
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x04junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint.*left untouched"):
+        load_checkpoint(tmp_path / "junk.pt", "search")
+    torch.save({"format": "cnas.search-checkpoint", "version": 1}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="version 1; this cnas reads version 2"):
+        load_checkpoint(tmp_path / "old.pt", "search")
+
+
+def test_random_state_comes_back_exactly() -> None:
+    state = rng_state()
+    expected = (torch.rand(3), random.random())
+    torch.rand(5)
+    random.random()
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
+
+
+def test_resume_rewrites_metrics_to_the_checkpoints_history(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path, "training")
+    folder.prepare({}, resume=False)
+    for epoch in (1, 2, 3):
+        folder.append_metrics({"epoch": epoch}, step=epoch)
+    folder.rewrite_metrics([{"epoch": 1}])
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 1}\n'
+
+
+# -- the batch-size convention ----------------------------------------------------------------
+
+
+def test_the_batch_size_is_global_and_split_over_processes() -> None:
+    assert per_process_batch(96, 2) == 48 and per_process_batch(256, 4) == 64
+    with pytest.raises(ValueError, match="global batch size 96 is not divisible by the 5"):
+        per_process_batch(96, 5)
+
+
+def test_one_process_sees_what_two_processes_see_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = torch.utils.data.TensorDataset(torch.arange(40.0), torch.arange(40))
+
+    def first_batches(world: int, rank: int) -> list[list[int]]:
+        monkeypatch.setattr(_run.dist_utils, "world_size", lambda: world)
+        monkeypatch.setattr(_run.dist_utils, "rank", lambda: rank)
+        loader = make_loader(data, batch_size=8, shuffle=True, seed=3, epoch=1)
+        return [y.tolist() for _, y in loader][:2]
+
+    one = first_batches(1, 0)
+    r0, r1 = first_batches(2, 0), first_batches(2, 1)
+    assert all(len(b) == 4 for b in r0 + r1)
+    for step in range(2):
+        assert sorted(one[step]) == sorted(r0[step] + r1[step])
+
+
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_batch_size_flags_mean_the_same_in_search_and_training(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = build_parser()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert global_batch(parser.parse_args([command, "--batch-size", "96"])) == 96
+    assert global_batch(parser.parse_args([command, "--batch_size", "48"])) == 96  # original
+    monkeypatch.delenv("WORLD_SIZE")
+    assert global_batch(parser.parse_args([command, "--batch_size", "48"])) == 48
+
+
+# -- search and training through the same layer ------------------------------------------------
+
+
+def _tiny_trainer(out: Path, **kwargs: Any) -> tuple[Trainer, Any, Any]:
+    data = cnas.data.synthetic(num_samples=32, num_classes=4, image_size=8, seed=0)
+    train, val = (
+        torch.utils.data.Subset(data, range(24)),
+        torch.utils.data.Subset(data, range(24, 32)),
+    )
+    config = TrainConfig.preset("synthetic", init_channels=4, layers=3, epochs=1, batch_size=8)
+    model = cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V2")
+    return Trainer(model, config, out, device="cpu", progress=False, **kwargs), train, val
+
+
+def test_search_and_training_refuse_each_others_folders(tmp_path: Path) -> None:
+    searcher, strain, sval = build(str(tmp_path / "search"), steps_per_epoch=1)
+    searcher.fit(strain, sval)
+    trainer, train, val = _tiny_trainer(tmp_path / "train")
+    trainer.fit(train, val)
+    into_search, train, val = _tiny_trainer(tmp_path / "search", resume=True)
+    with pytest.raises(CheckpointError, match="holds a search run .*not a training run"):
+        into_search.fit(train, val)
+    into_training, strain, sval = build(str(tmp_path / "train"))
+    with pytest.raises(CheckpointError, match="holds a training run .*not a search run"):
+        into_training.fit(strain, sval)
+    # both record the same identity, and training's survives its final export
+    for name, kind in (("search", "search"), ("train", "training")):
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert config["run"]["kind"] == kind
+
+
+def _train(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "tiny_train.py"), str(out), "--epochs", "3", *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    reference = _train(tmp_path / "ref")
+    assert reference.returncode == 0, reference.stderr
+    killed = _train(tmp_path / "killed", "--kill-after-items", "70")  # in epoch 2
+    assert killed.returncode == -9, killed.stderr
+    metrics = (tmp_path / "killed" / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(metrics) == 1  # epoch 1 finished and was checkpointed
+    resumed = _train(tmp_path / "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a = torch.load(tmp_path / "ref" / "weights-rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "weights-rank0.pt", weights_only=True)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+    def strip(path: Path) -> list[dict[str, Any]]:
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k not in ("time_s", "images_per_s")} for r in lines]
+
+    assert strip(tmp_path / "killed" / "run" / "metrics.jsonl") == strip(
+        tmp_path / "ref" / "run" / "metrics.jsonl"
+    )
