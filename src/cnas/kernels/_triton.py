@@ -27,9 +27,11 @@ Kernels (each input is read once per pass):
 - ``_grad_kernel``: ``grad_y_k = A[k] * grad + B[k] * y_k + C[k]``: BatchNorm's backward
   with the mixing weight folded in, all inputs from one read of ``grad``.
 - ``_sum_fwd_kernel``, ``_sum_bwd_kernel``: ``mixed_sum`` on flat memory.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: Triton's interpreter before 3.4 (torch
+2.4 ships Triton 3.0) recognizes a compile-time argument only by the annotation object
+``tl.constexpr``, not by the string the future import would make of it.
+"""
 
 import math
 from collections.abc import Sequence

@@ -120,7 +120,7 @@ class Trainer:
             self.model = converted
         if self.device.type == "cpu" and config.channels_last:
             # ATen's channels-last BatchNorm is slow on several CPU threads (see
-            # cnas.ops._norm); plain BatchNorms (not the synchronized ones) switch over.
+            # cnas.ops.GemvBatchNorm2d); plain BatchNorms (not the synchronized ones) switch over.
             use_gemv_batchnorm(self.model)
         decay: list[nn.Parameter] = []
         no_decay: list[nn.Parameter] = []
