@@ -49,6 +49,7 @@ from ._network import Cell as Cell
 from ._network import NetworkCIFAR as NetworkCIFAR
 from ._network import NetworkImageNet as NetworkImageNet
 from ._network import drop_path as drop_path
+from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import ModelSpec as ModelSpec
 from ._registry import find_weights as find_weights
 from ._registry import get_model_weights as get_model_weights
@@ -71,6 +72,7 @@ __all__ = [
     "CARD_NAME",
     "CIFAR10_CATEGORIES",
     "CONFIG_NAME",
+    "ENTRY_POINT_GROUP",
     "HUB_ORG",
     "HUB_REPOS",
     "WEIGHTS_NAME",

@@ -53,4 +53,6 @@ def get_model(name: str, weights: Any = None, **kwargs: Any) -> nn.Module:
                 f"get_model({name!r}) loads the repository's weights; drop pretrained="
             )
         return from_pretrained(name, **kwargs)
-    return model_spec(name).builder(weights=weights, **kwargs)
+    builder = model_spec(name).builder
+    # a builder of your own need not take weights=: it is passed only when given
+    return builder(**kwargs) if weights is None else builder(weights=weights, **kwargs)

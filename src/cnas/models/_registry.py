@@ -22,6 +22,7 @@ from ._hashes import sha256_file
 from ._weights import UrlSource, WeightsEnum
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "ModelSpec",
     "find_weights",
     "get_model_weights",
@@ -56,6 +57,19 @@ class ModelSpec:
     weights: type[WeightsEnum] | None = None
 
 
+ENTRY_POINT_GROUP = "cnas.models"
+"""Entry-point group through which installed packages contribute model builders (a
+builder function, or a ``ModelSpec`` to name its weights enum too)."""
+
+
+def _from_entry_point(name: str, value: object, dist: str) -> ModelSpec:
+    if isinstance(value, ModelSpec):
+        return ModelSpec(name=name, builder=value.builder, weights=value.weights)
+    if not callable(value):
+        raise TypeError(f"model {name!r}: expected a builder function, got {type(value).__name__}")
+    return ModelSpec(name=name, builder=value)
+
+
 _REGISTRY: Registry[ModelSpec] = Registry(
     "model",
     error=UnknownModelError,
@@ -63,6 +77,8 @@ _REGISTRY: Registry[ModelSpec] = Registry(
         r"^[a-z_][a-z0-9_]*$",
         "use lower-case letters, digits and underscores, not starting with a digit",
     ),
+    entry_point_group=ENTRY_POINT_GROUP,
+    from_entry_point=_from_entry_point,
     owner=lambda spec: spec.builder.__module__,
 )
 
