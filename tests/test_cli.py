@@ -120,3 +120,21 @@ def test_python_dash_m_runs_the_cli() -> None:
         timeout=120,
     )
     assert result.returncode == 0 and "--output" in result.stdout
+
+
+def test_help_and_version_do_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "from cnas.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['train', '--help'], ['draw', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"

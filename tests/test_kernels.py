@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -208,8 +207,31 @@ def test_cpu_runs_the_reference_backend() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_runs_the_triton_backend_when_triton_imports() -> None:
-    expected = "triton" if importlib.util.find_spec("triton") else "reference"
-    assert cnas.kernels.backend("cuda") == expected
+    version = cnas.kernels._triton_version()
+    supported = version is not None and version >= cnas.kernels.MIN_TRITON
+    assert cnas.kernels.backend("cuda") == ("triton" if supported else "reference")
+
+
+def test_an_old_triton_leaves_cuda_to_the_reference_kernels() -> None:
+    code = textwrap.dedent(
+        """
+        import sys, types
+        import torch
+        sys.modules["triton"] = types.SimpleNamespace(__version__="3.0.0")
+        torch.cuda.is_available = lambda: True  # as on a GPU machine with torch 2.4's Triton
+        import cnas.kernels
+        print(cnas.kernels.backend("cuda"))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "reference"
 
 
 def test_package_imports_and_runs_without_triton() -> None:
@@ -237,7 +259,14 @@ def test_package_imports_and_runs_without_triton() -> None:
     assert result.stdout.strip() == "ok"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+def _supported_triton() -> bool:
+    version = cnas.kernels._triton_version()
+    return version is not None and version >= cnas.kernels.MIN_TRITON
+
+
+@pytest.mark.skipif(
+    not _supported_triton(), reason="needs Triton 3.4+ (older ones get the reference kernels)"
+)
 def test_triton_kernels_match_the_reference_under_the_interpreter() -> None:
     env = dict(os.environ, TRITON_INTERPRET="1")
     result = subprocess.run(

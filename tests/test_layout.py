@@ -155,7 +155,11 @@ def _defined_and_listed(path: Path) -> tuple[set[str], set[str], list[str]]:
     defined: set[str] = set()
     reexported: set[str] = set()
     listed: list[str] = []
-    for node in ast.parse(path.read_text()).body:
+    body = list(ast.parse(path.read_text()).body)
+    for node in list(body):  # a lazy package names its re-exports under TYPE_CHECKING
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            body += node.body
+    for node in body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             defined.add(node.name)
         elif isinstance(node, ast.ImportFrom):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from . import _convert, _derive, _draw, _search, _train
-from ._common import CLIError, err
+from ._common import CLIError, DeferredParser, err
 
 __all__ = ["build_parser", "main"]
 
@@ -17,7 +17,7 @@ logger = logging.getLogger("cnas")
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cnas`` command."""
-    parser = argparse.ArgumentParser(
+    parser = DeferredParser(
         prog="cnas",
         description="Curriculum Neural Architecture Search (Guo et al., ICML 2020).",
     )

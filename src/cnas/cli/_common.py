@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "CLIError",
+    "DeferredParser",
     "add_batch_size_flags",
     "err",
     "global_batch",
@@ -35,6 +36,42 @@ def err(message: str) -> None:
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class DeferredParser(argparse.ArgumentParser):
+    """An argument parser whose arguments are added by ``populate(parser)`` when it is
+    first used (to parse, or for its usage and help). Subcommands whose flags come from
+    the registries (``search``, ``derive``) use it, so ``cnas --help`` and the other
+    subcommands do not import torch to build them."""
+
+    def __init__(
+        self,
+        *args: Any,
+        populate: Callable[[argparse.ArgumentParser], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._populate = populate
+
+    def _ensure(self) -> None:
+        populate, self._populate = self._populate, None
+        if populate is not None:
+            populate(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        """Populate, then parse as ``argparse`` does."""
+        self._ensure()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        """Populate, then format as ``argparse`` does."""
+        self._ensure()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        """Populate, then format as ``argparse`` does."""
+        self._ensure()
+        return super().format_help()
 
 
 def resolve_genotype(spec: str) -> object:

@@ -15,11 +15,9 @@ from ._strategy_flags import add_strategy_flags, build_strategy, given_settings
 __all__ = ["add_derive_parser"]
 
 
-def add_derive_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``derive``."""
-    from ..search import list_strategies
-
-    p = sub.add_parser(
+def add_derive_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``derive`` (its flags are added when it is used: they need the registries)."""
+    sub.add_parser(
         "derive",
         help="derive a finished stage's genotype again, with any strategy",
         description="Load a finished stage's supernet and strategy state from a search "
@@ -27,7 +25,13 @@ def add_derive_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "and other settings, or with a strategy that needs only the supernet (random, "
         "evolution). Candidates are scored on the run's validation split, rebuilt from its "
         "config.json. Nothing in RUN changes.",
+        populate=_populate_derive,
     )
+
+
+def _populate_derive(p: argparse.ArgumentParser) -> None:
+    from ..search import list_strategies
+
     p.add_argument("run", metavar="RUN", help="the output folder of a cnas search")
     p.add_argument(
         "--stage",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from ._common import CLIError, err, out, resolve_genotype
 
@@ -53,7 +54,7 @@ def _cmd_genotypes(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``draw`` and ``genotypes``."""
     draw = sub.add_parser(
         "draw",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from ._common import (
     CLIError,
@@ -37,18 +38,22 @@ def _curriculum(text: str) -> str:
 # -- strategy flags -----------------------------------------------------------------------------
 
 
-def add_search_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``search``."""
-    from ..data import DATASETS
-    from ..search import list_strategies
-
-    p = sub.add_parser(
+def add_search_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``search`` (its flags are added when it is used: they need the registries)."""
+    sub.add_parser(
         "search",
         help="run a curriculum architecture search",
         description="Search a cell with CNAS, or with another strategy in the same "
         "curriculum (--list-strategies). Every flag also accepts the original code's "
         "spelling (e.g. --batch_size, --epochs_for_warmup, --mode CNAS_OP).",
+        populate=_populate_search,
     )
+
+
+def _populate_search(p: argparse.ArgumentParser) -> None:
+    from ..data import DATASETS
+    from ..search import list_strategies
+
     p.add_argument(
         "-o",
         "--output",

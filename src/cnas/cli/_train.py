@@ -21,7 +21,7 @@ from ._common import (
 __all__ = ["add_parsers"]
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "train",
         help="train a genotype's network from scratch",

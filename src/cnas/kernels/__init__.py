@@ -16,7 +16,7 @@ the passes the obvious composition of stock ops costs:
 
 Call them through ``mixed_bn_sum`` and ``mixed_sum`` below, which also update running
 statistics. Each op has a pure-PyTorch kernel for every device, a Triton kernel for CUDA
-(registered when Triton imports and a GPU is present), a fake kernel for
+(registered when a GPU is present and Triton 3.4 or later imports), a fake kernel for
 ``torch.compile``, and an autograd formula. See the Kernels page of the documentation.
 
 Examples:
@@ -50,13 +50,42 @@ logger = logging.getLogger("cnas")
 _TRITON_REGISTERED = False
 
 
+MIN_TRITON = (3, 4)
+"""The oldest Triton whose kernels cnas registers: the tests check them against the
+reference under Triton's interpreter from 3.4 on (under 3.0, the version torch 2.4 ships,
+``mixed_bn_sum`` came out wrong); with an older Triton the reference kernels serve CUDA."""
+
+
+def _triton_version() -> tuple[int, int] | None:
+    try:
+        import triton
+    except ImportError:
+        return None
+    try:
+        major, minor = (int(p) for p in triton.__version__.split(".")[:2])
+    except (AttributeError, ValueError):
+        return None
+    return major, minor
+
+
 def _register_triton() -> bool:
-    """Register the Triton kernels for CUDA when Triton imports and a GPU is present."""
+    """Register the Triton kernels for CUDA when a GPU is present and Triton (at least
+    ``MIN_TRITON``) imports."""
     if not torch.cuda.is_available():
+        return False
+    version = _triton_version()
+    if version is None or version < MIN_TRITON:
+        found = "is not installed" if version is None else "{}.{} is too old".format(*version)
+        logger.info(
+            "cnas.kernels: Triton %s (the Triton kernels need %d.%d or later); the reference "
+            "kernels serve CUDA",
+            found,
+            *MIN_TRITON,
+        )
         return False
     try:
         from . import _triton
-    except ImportError as exc:  # no triton, or a broken install: the reference serves CUDA
+    except ImportError as exc:  # a broken install: the reference serves CUDA
         logger.debug("cnas.kernels: Triton kernels unavailable (%s)", exc)
         return False
     _triton.register()
