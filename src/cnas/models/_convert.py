@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from .._genotype import Genotype
+from .._run import CHECKPOINT_FORMATS
 from ..genotypes import resolve
 from ._config import CONFIG_NAME, infer_network_config, network_from_config, read_config
 from ._loading import from_pretrained, load_into
@@ -22,9 +23,9 @@ from ._saving import check_output, save_pretrained
 from ._state_dict import extract_state_dict, read_state_dict
 from ._weights import HubSource, WeightsEnum
 
-__all__ = ["TRAIN_FORMAT", "convert"]
+__all__ = ["convert"]
 
-TRAIN_FORMAT = "cnas.train-checkpoint"
+TRAIN_FORMAT = CHECKPOINT_FORMATS["training"][0]  # what cnas train checkpoints carry
 """The ``format`` key of a ``cnas train`` checkpoint (``last.pt``, ``best.pt``)."""
 
 
