@@ -4,7 +4,9 @@ loaders, and the batch-size convention."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,7 @@ from cnas._run import (
 )
 from cnas.cli import build_parser
 from cnas.cli._common import global_batch
-from cnas.errors import CheckpointError
+from cnas.errors import CheckpointError, RunLockedError
 from cnas.training import TrainConfig, Trainer
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -209,3 +211,121 @@ def test_a_killed_training_resumes_to_the_same_weights(tmp_path: Path) -> None:
     assert strip(tmp_path / "killed" / "run" / "metrics.jsonl") == strip(
         tmp_path / "ref" / "run" / "metrics.jsonl"
     )
+
+
+# -- one writer per folder ----------------------------------------------------------------------
+
+
+def test_a_second_run_in_a_held_folder_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    first = RunFolder(tmp_path, "training")
+    first.prepare({}, resume=False)
+    try:
+        with pytest.raises(RunLockedError, match=rf"in use by another run \(pid {os.getpid()}\)"):
+            RunFolder(tmp_path, "training").prepare({}, resume=True)
+        trainer, train, val = _tiny_trainer(tmp_path, resume=True)
+        with pytest.raises(CheckpointError, match="in use by another run"):
+            trainer.fit(train, val)
+    finally:
+        first.release()
+    assert RunFolder(tmp_path, "training").prepare({}, resume=True) is None  # free again
+
+
+_HOLDER = """
+import sys
+from cnas._run import RunFolder
+folder = RunFolder(sys.argv[1], "search")
+folder.prepare({}, resume=True)
+print("holding", flush=True)
+sys.stdin.read()  # until the test closes our stdin (or kills us)
+"""
+
+
+@pytest.mark.parametrize("how", ["exits", "is killed"])
+def test_the_lock_of_a_process_goes_with_it(tmp_path: Path, how: str) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
+            RunFolder(tmp_path, "search").prepare({}, resume=True)
+    finally:
+        if how == "exits":
+            assert holder.stdin is not None
+            holder.stdin.close()
+        else:
+            holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=60)
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+    folder = RunFolder(tmp_path, "search")
+    assert folder.prepare({}, resume=True) is None  # no stale lock
+    folder.release()
+
+
+# -- a folder is empty, resumable or finished, whenever a run stops -------------------------------
+
+
+class _Killed(BaseException):
+    """Stands for the process dying in the middle of writing a checkpoint."""
+
+
+def _die_on_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    def die(path: Any, state: Any, kind: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(_run, "save_checkpoint", die)
+
+
+def test_a_training_killed_in_its_first_checkpoint_starts_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer, train, val = _tiny_trainer(tmp_path)
+    with monkeypatch.context() as patch:
+        _die_on_first_checkpoint(patch)
+        with pytest.raises(_Killed):
+            trainer.fit(train, val)
+    assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "last.pt").exists()
+    for resume in (False, True):  # neither a fresh start nor a resume refuses the folder
+        again, train, val = _tiny_trainer(tmp_path, resume=resume)
+        again.fit(train, val)
+        assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+        if not resume:
+            (tmp_path / "last.pt").unlink()
+            (tmp_path / "metrics.jsonl").unlink()
+
+
+def test_a_search_killed_in_its_first_checkpoint_starts_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher, train, val = build(str(tmp_path), steps_per_epoch=1)
+    with monkeypatch.context() as patch:
+        _die_on_first_checkpoint(patch)
+        with pytest.raises(_Killed):
+            searcher.fit(train, val)
+    assert not (tmp_path / "metrics.jsonl").exists()
+    again, train, val = build(str(tmp_path), steps_per_epoch=1)
+    result = again.fit(train, val)
+    records = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(records) == len(result.history) and result.genotype is not None
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+def test_the_commands_refuse_a_held_folder_in_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnas.cli import main
+
+    holder = RunFolder(tmp_path, "training" if command == "train" else "search")
+    holder.prepare({}, resume=True)
+    try:
+        argv = [command, "--dataset", "digits", "--init-channels", "4", "--layers", "3"]
+        assert main([*argv, "--no-progress", "-o", str(tmp_path)]) == 2
+    finally:
+        holder.release()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"in use by another run (pid {os.getpid()})" in err

@@ -8,8 +8,12 @@ A run is a folder with an identity and a history:
   complete state after the last finished epoch, written atomically, read back with
   ``weights_only`` loading; :class:`~cnas.errors.CheckpointError` when it is corrupt,
   of another kind or of another version;
-- ``metrics.jsonl``: one JSON record per finished epoch, rewritten from the checkpoint's
-  history on resume; TensorBoard events in ``tensorboard/`` when the package is there.
+- ``metrics.jsonl``: one JSON record per finished epoch, appended only once the
+  checkpoint that holds the epoch is written (so a kill at any moment leaves metrics that
+  the checkpoint covers), rewritten from the checkpoint's history on resume; TensorBoard
+  events in ``tensorboard/`` when the package is there;
+- ``.lock``: held (``flock``) by the process that runs in the folder, with its pid; the
+  operating system releases it when the process ends.
 
 ``RunFolder`` makes the folder ready (fresh, resumed, or refused: a folder that holds
 another run or a run of another kind is never overwritten). ``rng_state`` and
@@ -44,7 +48,12 @@ from torch.utils.data.distributed import DistributedSampler
 from . import distributed as dist_utils
 from ._io import atomic_path, atomic_write_text
 from ._version import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, RunLockedError
+
+try:  # POSIX; elsewhere folders are not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "CHECKPOINT_FORMATS",
@@ -67,6 +76,7 @@ RunKind = Literal["search", "training"]
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
+LOCK_NAME = ".lock"
 
 CHECKPOINT_FORMATS: dict[str, tuple[str, int]] = {
     "search": ("cnas.search-checkpoint", 2),
@@ -263,6 +273,7 @@ class RunFolder:
         self.kind: RunKind = kind
         self.checkpoint = self.path / _CHECKPOINT_NAMES[kind]
         self._writer: Any = None
+        self._lock: Any = None
 
     # -- preparing --------------------------------------------------------------------------
 
@@ -285,21 +296,36 @@ class RunFolder:
                 instead of a fresh start.
 
         Raises:
+            RunLockedError: (a ``CheckpointError``) another process runs in the folder.
             CheckpointError: a run is there and ``resume`` is False; the folder holds a
                 run of another kind or another run's outputs; nothing to resume from; the
                 checkpoint is corrupt or foreign. Nothing is overwritten.
         """
         self.check(resume=resume, require_checkpoint=require_checkpoint)
+        if dist_utils.is_main_process():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.acquire()
+        try:
+            return self._prepare(config, resume, require_checkpoint)
+        except BaseException:
+            self.release()
+            raise
+
+    def _prepare(
+        self,
+        config: Mapping[str, Any],
+        resume: bool | str | os.PathLike[str],
+        require_checkpoint: bool,
+    ) -> dict[str, Any] | None:
+        self.check(resume=resume, require_checkpoint=require_checkpoint)  # now as the holder
         if not isinstance(resume, bool):
             state = load_checkpoint(resume, self.kind)
             if dist_utils.is_main_process() and not (self.path / CONFIG_NAME).exists():
-                self.path.mkdir(parents=True, exist_ok=True)
                 self.write_json(CONFIG_NAME, {"run": self.identity(), **config})
             return state
         if self.checkpoint.exists():
             return load_checkpoint(self.checkpoint, self.kind)
         if dist_utils.is_main_process():
-            self.path.mkdir(parents=True, exist_ok=True)
             self.write_json(CONFIG_NAME, {"run": self.identity(), **config})
         return None
 
@@ -312,6 +338,9 @@ class RunFolder:
         Raises:
             CheckpointError: see ``prepare``.
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is a file, not a folder; choose another one")
+        self._refuse_locked()
         self._refuse_other_kind()
         if not isinstance(resume, bool):
             if not Path(resume).is_file():
@@ -324,15 +353,60 @@ class RunFolder:
                     "resume it or choose another output directory"
                 )
             return
-        if resume and require_checkpoint:
+        if resume and require_checkpoint and self._recorded_kind() != self.kind:
+            # (a run that stopped before its first checkpoint starts again from the start)
             raise CheckpointError(f"nothing to resume: {self.checkpoint} does not exist")
         if (self.path / METRICS_NAME).exists():
             raise CheckpointError(
                 f"{self.path} holds {METRICS_NAME} but no {self.checkpoint.name}; refusing to "
                 "overwrite another run's outputs: choose another output directory"
             )
-        if self.path.exists() and not self.path.is_dir():
-            raise CheckpointError(f"{self.path} is a file, not a folder; choose another one")
+
+    # -- the lock ---------------------------------------------------------------------------
+
+    def acquire(self) -> None:
+        """Hold the folder's lock until ``release`` (or until this process ends).
+
+        Raises:
+            RunLockedError: another process holds it.
+        """
+        if fcntl is None or self._lock is not None:
+            return
+        handle = open(self.path / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunLockedError(
+                f"{self.path} is in use by another run (pid {holder}); wait for it to end "
+                "or choose another output directory"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def release(self) -> None:
+        """Let go of the folder's lock (the file stays; it is free once no one holds it)."""
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+    def _refuse_locked(self) -> None:
+        if fcntl is None or self._lock is not None or not (self.path / LOCK_NAME).is_file():
+            return
+        with open(self.path / LOCK_NAME, encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                holder = handle.read().strip() or "unknown"
+                raise RunLockedError(
+                    f"{self.path} is in use by another run (pid {holder}); wait for it to end "
+                    "or choose another output directory"
+                ) from None
 
     def identity(self) -> dict[str, Any]:
         """What ``config.json`` says the run is: its kind, cnas version and process count."""
@@ -343,7 +417,6 @@ class RunFolder:
         }
 
     def _refuse_other_kind(self) -> None:
-        config = self.path / CONFIG_NAME
         others = [k for k in _CHECKPOINT_NAMES if k != self.kind]
         for other in others:
             if (self.path / _CHECKPOINT_NAMES[other]).exists():
@@ -351,19 +424,28 @@ class RunFolder:
                     f"{self.path} holds a {other} run ({_CHECKPOINT_NAMES[other]}), not a "
                     f"{self.kind} run; choose another output directory"
                 )
-        if not config.is_file():
-            return
-        try:
-            recorded = json.loads(config.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            return  # not ours to judge: a checkpoint or metrics decide below
-        run = recorded.get("run") if isinstance(recorded, dict) else None
-        kind = run.get("kind") if isinstance(run, dict) else None
-        if kind in _CHECKPOINT_NAMES and kind != self.kind:
+        kind = self._recorded_kind()
+        if kind is not None and kind != self.kind:
             raise CheckpointError(
                 f"{self.path} holds a {kind} run ({CONFIG_NAME}), not a {self.kind} run; "
                 "choose another output directory"
             )
+
+    def _recorded_kind(self) -> str | None:
+        """The run kind ``config.json`` records, if it is a cnas run's."""
+        config = self.path / CONFIG_NAME
+        if not config.is_file():
+            return None
+        try:
+            recorded = json.loads(config.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError):
+            return None  # not ours to judge: a checkpoint or metrics decide
+        run = recorded.get("run") if isinstance(recorded, dict) else None
+        kind = run.get("kind") if isinstance(run, dict) else None
+        return kind if kind in _CHECKPOINT_NAMES else None
+
+    def __del__(self) -> None:
+        self.release()
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "CnasError",
     "DatasetNotFoundError",
     "GenotypeError",
+    "RunLockedError",
     "UnknownGenotypeError",
     "UnknownModelError",
     "UnknownNameError",
@@ -79,6 +80,14 @@ class CheckpointError(CnasError, ValueError):
     """A checkpoint or run folder is corrupt, foreign, or does not match the current run.
 
     Whatever the folder held was left untouched; the message says what to do.
+    """
+
+
+class RunLockedError(CheckpointError):
+    """Another process holds the run folder: it is running a search or training there.
+
+    The operating system releases the lock when that process ends, however it ends, so a
+    killed run never leaves one behind. The message names the holder's pid.
     """
 
 

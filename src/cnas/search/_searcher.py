@@ -263,25 +263,28 @@ class Searcher:
                 search, another strategy), or a checkpoint while ``resume=False``; nothing
                 is overwritten.
         """
-        self._prepare_output_dir()
-        if dist_utils.is_distributed():
-            self._broadcast_parameters()
-        self.engine.train_data, self.engine.val_data = train_data, val_data
-        self.engine.score_data = score_data
-        self.run_folder.open_tensorboard(self.tensorboard)
-        for cb in self.callbacks:
-            cb.on_fit_start(self)
+        self._prepare_output_dir()  # from here on, this process holds the folder's lock
         try:
-            if not self._finished:
-                self._run()
+            if dist_utils.is_distributed():
+                self._broadcast_parameters()
+            self.engine.train_data, self.engine.val_data = train_data, val_data
+            self.engine.score_data = score_data
+            self.run_folder.open_tensorboard(self.tensorboard)
+            for cb in self.callbacks:
+                cb.on_fit_start(self)
+            try:
+                if not self._finished:
+                    self._run()
+            finally:
+                self.run_folder.close_tensorboard()
+            result = self._result()
+            if self._finished and dist_utils.is_main_process():
+                self._write_report()
+            for cb in self.callbacks:
+                cb.on_fit_end(self, result)
+            return result
         finally:
-            self.run_folder.close_tensorboard()
-        result = self._result()
-        if self._finished and dist_utils.is_main_process():
-            self._write_report()
-        for cb in self.callbacks:
-            cb.on_fit_end(self, result)
-        return result
+            self.run_folder.release()
 
     def _result(self) -> SearchResult:
         genotype = self.stage_results[-1].genotype if self.stage_results else None
@@ -349,14 +352,15 @@ class Searcher:
                 record = self._run_epoch(phase_name, epoch, phase, stage)
                 self.history.append(record)
                 self._step += 1
-                self.run_folder.append_metrics(
-                    record, step=record["global_epoch"], prefix=record["phase"]
-                )
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, record)
             if self._stage_index >= len(self._schedule.stages):
                 self._finished = True
             self._save()
+            if phase_name != "derive":  # only epochs the checkpoint holds reach the metrics
+                self.run_folder.append_metrics(
+                    record, step=record["global_epoch"], prefix=record["phase"]
+                )
 
     # -- epochs -----------------------------------------------------------------------------
 

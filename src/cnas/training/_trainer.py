@@ -200,19 +200,22 @@ class Trainer:
             CheckpointError: resuming from a checkpoint of another model or run, or
                 ``output_dir`` already holds a run and ``resume`` is off.
         """
-        self._prepare()
-        self.run_folder.open_tensorboard(self.tensorboard)
+        self._prepare()  # from here on, this process holds the folder's lock
         try:
-            self._run(train_data, val_data)
+            self.run_folder.open_tensorboard(self.tensorboard)
+            try:
+                self._run(train_data, val_data)
+            finally:
+                self.run_folder.close_tensorboard()
+            final = (
+                {k: self.history[-1][f"val_{k}"] for k in ("loss", "top1", "top5")}
+                if (self.history)
+                else {"loss": float("nan"), "top1": 0.0, "top5": 0.0}
+            )
+            if dist_utils.is_main_process():
+                self._export(final)
         finally:
-            self.run_folder.close_tensorboard()
-        final = (
-            {k: self.history[-1][f"val_{k}"] for k in ("loss", "top1", "top5")}
-            if (self.history)
-            else {"loss": float("nan"), "top1": 0.0, "top5": 0.0}
-        )
-        if dist_utils.is_main_process():
-            self._export(final)
+            self.run_folder.release()
         return TrainResult(
             max(self.best_top1, 0.0), self.best_epoch, final, list(self.history), self.output_dir
         )
@@ -259,10 +262,10 @@ class Trainer:
                 100 * val["top5"],
                 record["images_per_s"],
             )
-            self.run_folder.append_metrics(record, step=epoch)
             if improved and dist_utils.is_main_process():
                 save_checkpoint(self.output_dir / "best.pt", self._state(), "training")
             self.run_folder.save(self._state())
+            self.run_folder.append_metrics(record, step=epoch)  # what the checkpoint holds
 
     def _steps_done(self) -> bool:
         return self.config.max_steps is not None and self.step >= self.config.max_steps
