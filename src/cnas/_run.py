@@ -253,6 +253,12 @@ def load_checkpoint(path: str | os.PathLike[str], kind: RunKind) -> dict[str, An
     return state
 
 
+def _launched_main() -> bool:
+    """The main process, also before the process group exists (``RANK``, as torchrun sets
+    it)."""
+    return dist_utils.is_main_process() and os.environ.get("RANK", "0") == "0"
+
+
 # -- the run folder ----------------------------------------------------------------------------
 
 
@@ -370,7 +376,7 @@ class RunFolder:
         Raises:
             RunLockedError: another process holds it.
         """
-        if fcntl is None or self._lock is not None:
+        if fcntl is None or self._lock is not None or not _launched_main():
             return
         handle = open(self.path / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
         try:
@@ -398,6 +404,8 @@ class RunFolder:
     def _refuse_locked(self) -> None:
         if fcntl is None or self._lock is not None or not (self.path / LOCK_NAME).is_file():
             return
+        if not _launched_main():
+            return  # under torchrun the main process holds the lock for every rank
         with open(self.path / LOCK_NAME, encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
