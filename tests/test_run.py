@@ -3,6 +3,7 @@ loaders, and the batch-size convention."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -28,7 +29,7 @@ from cnas._run import (
 )
 from cnas.cli import build_parser
 from cnas.cli._common import global_batch
-from cnas.errors import CheckpointError, RunLockedError
+from cnas.errors import CheckpointError, NonFiniteLossError, RunLockedError
 from cnas.training import TrainConfig, Trainer
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -329,3 +330,69 @@ def test_the_commands_refuse_a_held_folder_in_one_line(
         holder.release()
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"in use by another run (pid {os.getpid()})" in err
+
+
+# -- non-finite numbers --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field", ["lr", "lr_min", "momentum", "weight_decay", "grad_clip", "auxiliary_weight"]
+)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_training_refuses_non_finite_settings(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be a finite number, got {value}"):
+        TrainConfig.preset("synthetic", **{field: value})
+
+
+@pytest.mark.parametrize("setting", ["lr", "momentum", "weight_decay"])
+def test_search_refuses_non_finite_settings(setting: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"{setting} must be a finite number, got nan"):
+        build(str(tmp_path), **{setting: float("nan")})
+
+
+def test_search_refuses_non_finite_strategy_settings(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="setting entropy_coeff must be finite, got inf"):
+        build(str(tmp_path), settings={"entropy_coeff": float("inf")})
+
+
+def test_metrics_lines_are_strict_json_even_for_nan() -> None:
+    line = _run.json_line({"loss": float("nan"), "top1": 0.5, "nested": [float("inf")]})
+    assert json.loads(line) == {"loss": None, "top1": 0.5, "nested": [None]}
+
+
+def test_a_training_whose_loss_diverges_stops_and_keeps_its_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer, train, val = _tiny_trainer(tmp_path)
+    trainer.fit(train, val)  # epoch 1: a good checkpoint
+    good = (tmp_path / "last.pt").read_bytes()
+    again, train, val = _tiny_trainer(tmp_path, resume=True)
+    again.config = dataclasses.replace(again.config, epochs=2)
+    original = again.criterion.forward
+    monkeypatch.setattr(again.criterion, "forward", lambda a, b: original(a, b) * float("nan"))
+    with pytest.raises(NonFiniteLossError, match="loss became nan in epoch 2 .*last checkpoint"):
+        again.fit(train, val)
+    assert (tmp_path / "last.pt").read_bytes() == good
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_search_whose_loss_diverges_stops_and_keeps_its_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searcher, train, val = build(str(tmp_path), steps_per_epoch=1)
+    calls = {"n": 0}
+    forward = searcher.supernet.forward
+
+    def diverging(x: torch.Tensor, arch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        out = forward(x, arch)
+        return out * float("nan") if calls["n"] > 3 else out
+
+    monkeypatch.setattr(searcher.supernet, "forward", diverging)
+    with pytest.raises(
+        NonFiniteLossError, match=r"became nan in stage \d, .*last checkpoint .* is kept"
+    ):
+        searcher.fit(train, val)
+    records = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    state = load_checkpoint(tmp_path / "checkpoint.pt", "search")
+    assert len(records) == len(state["history"]) >= 1

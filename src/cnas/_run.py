@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 import random
@@ -62,6 +63,7 @@ __all__ = [
     "RunFolder",
     "RunKind",
     "device_batches",
+    "json_line",
     "load_checkpoint",
     "make_loader",
     "per_process_batch",
@@ -257,6 +259,22 @@ def _launched_main() -> bool:
     """The main process, also before the process group exists (``RANK``, as torchrun sets
     it)."""
     return dist_utils.is_main_process() and os.environ.get("RANK", "0") == "0"
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """``record`` as one line of strict JSON: a NaN or infinite number becomes ``null``
+    (``json.dumps`` would write the bare ``NaN`` token, which is not JSON)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, Mapping):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(dict(record)), allow_nan=False) + "\n"
 
 
 # -- the run folder ----------------------------------------------------------------------------
@@ -464,7 +482,7 @@ class RunFolder:
     def rewrite_metrics(self, history: Sequence[Mapping[str, Any]]) -> None:
         """Make ``metrics.jsonl`` hold exactly ``history`` (the resumed checkpoint's)."""
         if dist_utils.is_main_process():
-            text = "".join(json.dumps(dict(r)) + "\n" for r in history)
+            text = "".join(json_line(r) for r in history)
             atomic_write_text(self.path / METRICS_NAME, text)
 
     def append_metrics(self, record: Mapping[str, Any], *, step: int, prefix: str = "") -> None:
@@ -473,7 +491,7 @@ class RunFolder:
         if not dist_utils.is_main_process():
             return
         with open(self.path / METRICS_NAME, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(dict(record)) + "\n")
+            fh.write(json_line(record))
         if self._writer is not None:
             for key, value in record.items():
                 if isinstance(value, float):

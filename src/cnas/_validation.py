@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["check_int"]
+import math
+
+__all__ = ["check_finite", "check_int"]
+
+
+def check_finite(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite real number (not a bool).
+
+    Raises:
+        ValueError: naming the argument and the bad value (NaN and infinities included).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:

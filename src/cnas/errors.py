@@ -22,6 +22,7 @@ __all__ = [
     "CnasError",
     "DatasetNotFoundError",
     "GenotypeError",
+    "NonFiniteLossError",
     "RunLockedError",
     "UnknownGenotypeError",
     "UnknownModelError",
@@ -89,6 +90,12 @@ class RunLockedError(CheckpointError):
     The operating system releases the lock when that process ends, however it ends, so a
     killed run never leaves one behind. The message names the holder's pid.
     """
+
+
+class NonFiniteLossError(CnasError, FloatingPointError):
+    """A training loss became NaN or infinite. The run stopped before the step that would
+    have spread it into the weights; its last checkpoint (the end of the previous epoch)
+    is kept, and resuming continues from there."""
 
 
 class DatasetNotFoundError(CnasError, FileNotFoundError):

@@ -207,7 +207,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from .. import distributed as dist_utils
     from ..curriculum import CurriculumSchedule
     from ..data import DatasetNotFoundError, load_search_data
-    from ..errors import CheckpointError
+    from ..errors import CheckpointError, NonFiniteLossError
     from ..ops import DARTS_OPS
     from ..search import Searcher
     from ..space import SearchSpace
@@ -295,7 +295,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             data_config=data_config,
         )
         result = searcher.fit(train, val, score)
-    except (CheckpointError, ValueError) as exc:
+    except (CheckpointError, ValueError, NonFiniteLossError) as exc:
         raise CLIError(str(exc)) from None
     if dist_utils.is_main_process():
         folder = Path(args.output)

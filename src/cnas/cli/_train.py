@@ -180,7 +180,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .. import distributed as dist_utils
     from .._run import RunFolder
     from ..data import DatasetNotFoundError, load_train_data
-    from ..errors import CheckpointError
+    from ..errors import CheckpointError, NonFiniteLossError
     from ..training import TrainConfig, Trainer
 
     genotype = resolve_genotype(args.arch)
@@ -269,7 +269,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             image_size=info.image_size,
         )
         result = trainer.fit(train, val)
-    except (CheckpointError, ValueError) as exc:
+    except (CheckpointError, ValueError, NonFiniteLossError) as exc:
         raise CLIError(str(exc)) from None
     if dist_utils.is_main_process():
         out(

@@ -13,6 +13,7 @@ from .. import distributed as dist_utils
 from .._genotype import Genotype
 from .._metrics import accuracy
 from .._run import device_batches, make_loader
+from ..errors import NonFiniteLossError
 from ..space import SearchSpace
 from ..supernet import MixedWeights, SuperNet
 
@@ -163,6 +164,8 @@ class Engine:
         """
         logits = self.supernet(x, arch)
         loss = F.cross_entropy(logits, y)
+        if not bool(torch.isfinite(loss)):  # before the step could spread it into the weights
+            raise NonFiniteLossError(f"the supernet's training loss became {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         self.average_gradients(self.supernet.parameters())

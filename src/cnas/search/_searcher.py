@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -29,9 +30,9 @@ from .._genotype import Genotype
 from .._io import atomic_write_text
 from .._metrics import batch_totals, summarize
 from .._run import RunFolder, rng_state, set_rng_state
-from .._validation import check_int
+from .._validation import check_finite, check_int
 from ..curriculum import CurriculumSchedule, Stage
-from ..errors import CheckpointError
+from ..errors import CheckpointError, NonFiniteLossError
 from ..supernet import SuperNet
 from ._callbacks import Callback
 from ._controller import Controller
@@ -137,11 +138,21 @@ class Searcher:
             )
         schedule.validate(supernet.space)
         check_int("batch_size", batch_size)
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+            if check_finite(name, value) < 0 or (name == "lr" and value == 0):
+                raise ValueError(
+                    f"{name} must be {'positive' if name == 'lr' else '>= 0'}, got {value}"
+                )
         check_int("num_workers", num_workers, 0)
         for name, opt in (("derive_batches", derive_batches), ("steps_per_epoch", steps_per_epoch)):
             if opt is not None:
                 check_int(name, opt)
         self.strategy = build_strategy(strategy)
+        for name, value in self.strategy.settings().items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(
+                    f"{type(self.strategy).__name__} setting {name} must be finite, got {value}"
+                )
         if getattr(self.strategy, "engine", None) is not None:
             raise TypeError(
                 f"this {type(self.strategy).__name__} object already belongs to another "
@@ -373,7 +384,14 @@ class Searcher:
         start = time.perf_counter()
         desc = f"stage {self._stage_index + 1} {name} {epoch + 1}"
         self.strategy.begin_epoch(name, epoch)
-        stats = self._epoch_stats(phase, desc)
+        try:
+            stats = self._epoch_stats(phase, desc)
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(
+                f"{exc} in stage {self._stage_index + 1}, {name} epoch {epoch + 1}; the search "
+                f"stopped and its last checkpoint ({self.run_folder.checkpoint}) is kept: "
+                "lower the learning rate (--lr), or check the data"
+            ) from None
         stats.update(self.strategy.end_epoch())
         elapsed = time.perf_counter() - start
         record: dict[str, Any] = {

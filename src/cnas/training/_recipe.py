@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import check_finite
+
 __all__ = [
     "LabelSmoothingCrossEntropy",
     "TrainConfig",
@@ -65,6 +67,23 @@ class TrainConfig:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
+        for name in (
+            "lr",
+            "lr_min",
+            "momentum",
+            "weight_decay",
+            "auxiliary_weight",
+            "drop_path_prob",
+            "label_smoothing",
+        ):
+            check_finite(name, getattr(self, name))
+        if self.grad_clip is not None:
+            check_finite("grad_clip", self.grad_clip)
+            if self.grad_clip <= 0:
+                raise ValueError(f"grad_clip must be positive (or None: off), got {self.grad_clip}")
+        for name in ("momentum", "weight_decay", "auxiliary_weight", "lr_min"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("init_channels", "layers", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

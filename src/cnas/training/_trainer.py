@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from .. import distributed as dist_utils
 from .._metrics import batch_totals, summarize
 from .._run import RunFolder, device_batches, make_loader, rng_state, save_checkpoint, set_rng_state
-from ..errors import CheckpointError
+from ..errors import CheckpointError, NonFiniteLossError
 from ..models import NetworkCIFAR, NetworkImageNet, network_config, save_pretrained
 from ..ops import use_gemv_batchnorm
 from ..utils import count_madds, count_params
@@ -281,6 +281,13 @@ class Trainer:
                 loss = self.criterion(logits, y)
                 if aux is not None and cfg.auxiliary_weight > 0:
                     loss = loss + cfg.auxiliary_weight * self.criterion(aux, y)
+            if not bool(torch.isfinite(loss)):  # before the step could spread it
+                raise NonFiniteLossError(
+                    f"the training loss became {loss.item()} in epoch {epoch} (step "
+                    f"{self.step + 1}); training stopped and its last checkpoint "
+                    f"({self.run_folder.checkpoint}) is kept: lower the learning rate (--lr), "
+                    "or check the data"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if cfg.grad_clip is not None:
