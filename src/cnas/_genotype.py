@@ -414,7 +414,7 @@ class Genotype:
         """
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as exc:
             raise GenotypeError(f"malformed genotype JSON: {exc}") from None
         return cls.from_dict(data)
 

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import GenotypeError
 
 __all__ = [
+    "MAX_RANGE",
     "arch_record",
     "as_int_list",
     "as_triples",
@@ -35,7 +36,7 @@ def arch_record(arch: object) -> dict[str, Any]:
     if isinstance(arch, str):
         try:
             arch = json.loads(arch)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise GenotypeError(f"arch: not a genotype JSON string: {exc}") from None
     if not isinstance(arch, dict):
         raise GenotypeError(
@@ -136,14 +137,39 @@ def literal(node: ast.AST, source: str) -> Any:
     ):
         args = [literal(a, source) for a in node.args]
         if all(is_int(a) for a in args):
-            return list(range(*args))
+            try:
+                span = range(*args)
+            except ValueError as exc:  # range(0, 10, 0)
+                raise GenotypeError(f"DARTS genotype string: {exc}") from None
+            if len(span) > MAX_RANGE:  # measured without making the list
+                raise GenotypeError(
+                    f"DARTS genotype string: {ast.get_source_segment(source, node)!r} has "
+                    f"{len(span)} values; a cell's node lists have at most {MAX_RANGE}"
+                )
+            return list(span)
     snippet = ast.get_source_segment(source, node) or type(node).__name__
     raise GenotypeError(
         f"DARTS genotype string: cannot read {snippet!r}; only literals and range(...) are allowed"
     )
 
 
+MAX_RANGE = 1000
+"""The longest ``range(...)`` a DARTS genotype string may expand to."""
+
+
 def parse_darts_repr(text: str) -> dict[str, Any]:
+    """The fields of a DARTS ``Genotype(...)`` repr, read as literals (nothing runs).
+
+    Raises:
+        GenotypeError: not such a string, nested too deeply, or a ``range`` too long.
+    """
+    try:
+        return _parse_darts_repr(text)
+    except (RecursionError, MemoryError):
+        raise GenotypeError("DARTS genotype string: nested too deeply to be a genotype") from None
+
+
+def _parse_darts_repr(text: str) -> dict[str, Any]:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:

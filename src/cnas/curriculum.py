@@ -244,6 +244,6 @@ class CurriculumSchedule:
         """
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"malformed curriculum JSON: {exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ValueError(f"malformed curriculum JSON: {exc or 'nested too deeply'}") from None
         return cls.from_dict(data)

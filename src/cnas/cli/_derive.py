@@ -74,7 +74,7 @@ def _read_json(path: Path) -> Any:
         raise CLIError(f"{path.parent} is not a cnas search folder (no {path.name})")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CLIError(f"{path} is not valid JSON: {exc}") from None
 
 

@@ -305,9 +305,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     config_file = weights_path.with_name("config.json")
     if config_file.is_file():
         try:
-            saved = json.loads(config_file.read_text())
-        except json.JSONDecodeError as exc:
+            saved = json.loads(config_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise CLIError(f"{config_file} is not valid JSON: {exc}") from None
+        if not isinstance(saved, dict):
+            raise CLIError(f"{config_file} is not a JSON object")
     dataset = args.dataset or saved.get("dataset", "cifar10")
     if dataset not in ("cifar10", "imagenet", "digits", "synthetic"):
         dataset = "cifar10"

@@ -200,7 +200,7 @@ def read_config(path: Path, origin: str) -> dict[str, Any]:
     """
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WeightsFormatError(f"{origin} is not readable JSON: {exc}") from None
     if not isinstance(config, dict):
         raise WeightsFormatError(f"{origin} is not a JSON object")

@@ -1,0 +1,84 @@
+"""Files and strings a hostile user hands the parsers (issue 13, items 6 and 7): each ends
+in the parser's documented error, quickly, without materializing what it describes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cnas
+from cnas.cli import main
+from cnas.errors import GenotypeError, WeightsFormatError
+
+NESTED = "[" * 1100 + "]" * 1100  # 2.2 KB that exhaust the recursion limit of a naive reader
+
+
+def test_deeply_nested_genotype_json_is_a_genotype_error() -> None:
+    with pytest.raises(GenotypeError, match="malformed genotype JSON"):
+        cnas.Genotype.from_json(NESTED)
+    record = json.dumps({"arch": NESTED})  # the original search's arch-*.json layout
+    with pytest.raises(GenotypeError):
+        cnas.Genotype.from_json(record)
+
+
+def test_deeply_nested_curriculum_json_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="malformed curriculum JSON"):
+        cnas.CurriculumSchedule.from_json(NESTED)
+
+
+@pytest.mark.parametrize(
+    "content", [NESTED.encode(), b"\xff\xfe not utf-8", b"[1, 2]", b'"a string"']
+)
+def test_a_bad_config_json_beside_weights_is_a_weights_format_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    net = cnas.NetworkCIFAR(4, 10, 3, False, "CNAS")
+    folder = cnas.models.save_pretrained(net, tmp_path / "model")
+    (folder / "config.json").write_bytes(content)
+    with pytest.raises(WeightsFormatError, match="config.json"):
+        cnas.models.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("command", [["genotypes"], ["draw"], ["train", "--dry-run", "--arch"]])
+def test_the_commands_refuse_a_nested_genotype_file_in_one_line(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "evil.json"
+    path.write_text(NESTED)
+    argv = [*command, str(path)]
+    if command == ["draw"]:
+        argv += ["-o", str(tmp_path / "out.svg")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "malformed genotype JSON" in err
+
+
+@pytest.mark.parametrize(
+    "content", [NESTED.encode(), b"\xff\xfe not utf-8", b"[1, 2]"], ids=["nested", "bytes", "list"]
+)
+def test_evaluate_refuses_a_bad_config_json_in_one_line(
+    content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    net = cnas.NetworkCIFAR(4, 10, 3, False, "CNAS")
+    folder = cnas.models.save_pretrained(net, tmp_path / "model")
+    (folder / "config.json").write_bytes(content)
+    assert main(["evaluate", "--weights", str(folder / "model.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "config.json is not" in err
+
+
+def test_darts_strings_never_expand_a_huge_range() -> None:
+    with pytest.raises(GenotypeError, match="has 6454128603 values; .* at most 1000"):
+        cnas.Genotype.from_darts("Genotype(normal=[], normal_concat=range(6454128603))")
+
+
+def test_darts_strings_with_a_zero_step_range_are_a_genotype_error() -> None:
+    with pytest.raises(GenotypeError, match="range\\(\\) arg 3 must not be zero"):
+        cnas.Genotype.from_darts("Genotype(normal=[], normal_concat=range(0, 10, 0))")
+
+
+def test_deeply_nested_darts_strings_are_a_genotype_error() -> None:
+    with pytest.raises(GenotypeError):
+        cnas.Genotype.from_darts(f"Genotype(normal={NESTED})")
