@@ -268,7 +268,27 @@ def test_digits_reach_95_percent_in_ten_epochs(
     capsys.readouterr()
     assert main(["evaluate", "--weights", str(tmp_path / "model.safetensors")]) == 0
     printed = capsys.readouterr().out
-    assert "digits val: top-1" in printed
+    assert "digits val (the split the run held out (seed 0)): top-1" in printed
+
+
+def test_evaluate_scores_the_split_the_run_held_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 13, item 1: with seed 3 the run held out other images than seed 0 would
+    argv = ["train", "--dataset", "digits", "--init-channels", "4", "--layers", "3"]
+    argv += ["--epochs", "1", "--seed", "3", "--no-progress", "-o", str(tmp_path)]
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(tmp_path / "model.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    assert "the split the run held out (seed 3)" in printed
+    assert f"top-1 {100 * record['val_top1']:.2f}%" in printed and "(360 images)" in printed
+    assert (
+        main(["evaluate", "--weights", str(tmp_path / "model.safetensors"), "--split-seed", "0"])
+        == 0
+    )
+    assert "split seed 0, as given" in capsys.readouterr().out
 
 
 def test_train_cli_accepts_the_original_spellings(

@@ -116,6 +116,13 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     e.add_argument("--data", default="data")
     e.add_argument("--no-download", action="store_true")
     e.add_argument("--split", choices=("val", "train"), default="val")
+    e.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="digits/synthetic: the seed of the train/val split (default: the run's own, "
+        "from config.json beside the weights)",
+    )
     e.add_argument("--init-channels", "--init_channels", type=positive_int)
     e.add_argument("--layers", type=positive_int)
     e.add_argument("--batch-size", "--batch_size", type=positive_int, default=256)
@@ -325,9 +332,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     preset = TrainConfig.preset(dataset)
     C = args.init_channels or saved.get("init_channels", preset.init_channels)
     layers = args.layers or saved.get("layers", preset.layers)
+    # score the split the run held out: digits/synthetic are split with the run's seed
+    recorded = saved.get("train_config")
+    run_seed = recorded.get("seed") if isinstance(recorded, dict) else None
+    if args.split_seed is not None:
+        seed, which = args.split_seed, f"split seed {args.split_seed}, as given"
+    elif isinstance(run_seed, int) and dataset == saved.get("dataset"):
+        seed, which = run_seed, f"the split the run held out (seed {run_seed})"
+    else:
+        seed, which = 0, "split seed 0: no config.json of the run says otherwise"
+    if dataset in ("cifar10", "imagenet"):
+        which = "the test set" if dataset == "cifar10" else "the val folder"
+        if args.split == "train":
+            which = "the training set"
     try:
         train, val, info = load_train_data(
-            dataset, args.data, download=not args.no_download, cutout=0
+            dataset, args.data, download=not args.no_download, cutout=0, seed=seed
         )
     except DatasetNotFoundError as exc:
         raise CLIError(str(exc)) from None
@@ -348,7 +368,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         trainer = Trainer(model, config, tmp, device=args.device, progress=False)
         metrics = trainer.evaluate(val if args.split == "val" else train)
     out(
-        f"{dataset} {args.split}: top-1 {100 * metrics['top1']:.2f}%, "
+        f"{dataset} {args.split} ({which}): top-1 {100 * metrics['top1']:.2f}%, "
         f"top-5 {100 * metrics['top5']:.2f}%, loss {metrics['loss']:.4f} "
         f"({int(metrics['images'])} images)"
     )
