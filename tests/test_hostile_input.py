@@ -82,3 +82,56 @@ def test_darts_strings_with_a_zero_step_range_are_a_genotype_error() -> None:
 def test_deeply_nested_darts_strings_are_a_genotype_error() -> None:
     with pytest.raises(GenotypeError):
         cnas.Genotype.from_darts(f"Genotype(normal={NESTED})")
+
+
+# -- smaller ones (issue 13, item 9) --------------------------------------------------------------
+
+
+def test_a_curriculum_refuses_an_unknown_op_in_its_order() -> None:
+    with pytest.raises(KeyError, match="unknown op 'bogus'"):
+        cnas.CurriculumSchedule([cnas.Stage(1, 4, 0, 1)], op_order=("bogus",))
+
+
+def test_a_search_space_refuses_a_node_count_that_cannot_be_meant() -> None:
+    with pytest.raises(ValueError, match="n_nodes must be at most 32"):
+        cnas.SearchSpace(n_nodes=10**6)
+    assert cnas.SearchSpace(n_nodes=32).log10_size() > 0
+
+
+def test_search_refuses_an_empty_op_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "--dataset", "digits", "--ops", "", "-o", str(tmp_path / "o")]) == 2
+    assert "--ops names no op" in capsys.readouterr().err
+
+
+def test_evaluate_takes_a_trained_folder_and_refuses_nan_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    net = cnas.NetworkCIFAR(4, 10, 3, False, "CNAS", in_channels=1)
+    folder = cnas.models.save_pretrained(net, tmp_path / "run", dataset="digits")
+    assert main(["evaluate", "--weights", str(folder)]) == 0  # the folder, not its file
+    assert "digits val" in capsys.readouterr().out
+    with torch.no_grad():
+        net.classifier.weight[0, 0] = float("nan")
+    cnas.models.save_pretrained(net, folder, dataset="digits", overwrite=True)
+    assert main(["evaluate", "--weights", str(folder)]) == 2
+    assert "NaN or infinite values (classifier.weight)" in capsys.readouterr().err
+
+
+def test_stale_temporary_files_of_a_killed_write_are_removed(tmp_path: Path) -> None:
+    from cnas._run import RunFolder
+
+    folder = RunFolder(tmp_path, "training")
+    folder.prepare({}, resume=False)
+    folder.release()
+    stale = tmp_path / ".last.pt.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    mine = tmp_path / ".notes.txt.tmp"  # not a file cnas writes: left alone
+    mine.write_text("x")
+    again = RunFolder(tmp_path, "training")
+    again.prepare({}, resume=True)
+    again.release()
+    assert not stale.exists() and mine.exists()

@@ -342,6 +342,8 @@ class RunFolder:
         require_checkpoint: bool,
     ) -> dict[str, Any] | None:
         self.check(resume=resume, require_checkpoint=require_checkpoint)  # now as the holder
+        if dist_utils.is_main_process():
+            self._remove_stale_temporaries()
         if not isinstance(resume, bool):
             state = load_checkpoint(resume, self.kind)
             if dist_utils.is_main_process() and not (self.path / CONFIG_NAME).exists():
@@ -385,6 +387,17 @@ class RunFolder:
                 f"{self.path} holds {METRICS_NAME} but no {self.checkpoint.name}; refusing to "
                 "overwrite another run's outputs: choose another output directory"
             )
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporary files an atomic write of a run killed mid-write left
+        (``.last.pt.XXXX.tmp``): only the holder of the lock writes here."""
+        if not self.path.is_dir():
+            return
+        names = {self.checkpoint.name, "best.pt", CONFIG_NAME, METRICS_NAME}
+        for tmp in self.path.glob(".*.tmp"):
+            if any(tmp.name.startswith(f".{name}.") for name in names):
+                tmp.unlink(missing_ok=True)
+                logger.info("removed %s, left by a run that stopped mid-write", tmp)
 
     # -- the lock ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ._validation import check_int
+from .ops import get_op
 from .space import SearchSpace
 
 __all__ = ["CurriculumSchedule", "Stage"]
@@ -86,6 +87,10 @@ class CurriculumSchedule:
             order = tuple(op_order)
             if len(set(order)) != len(order):
                 raise ValueError(f"op_order lists an op twice: {list(order)}")
+            for name in order:
+                if not isinstance(name, str):
+                    raise ValueError(f"op_order must hold op names, got {name!r}")
+                get_op(name)  # UnknownOpError (a KeyError) with close matches
             if max(s.n_ops for s in stage_list) > len(order):
                 raise ValueError(
                     f"a stage allows {max(s.n_ops for s in stage_list)} ops but op_order has "

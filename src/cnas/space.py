@@ -12,7 +12,10 @@ from ._validation import check_int
 from .ops import DARTS_OPS as DARTS_OPS
 from .ops import get_op
 
-__all__ = ["DARTS_OPS", "SearchSpace"]
+__all__ = ["DARTS_OPS", "MAX_NODES", "SearchSpace"]
+
+MAX_NODES = 32
+"""The most intermediate nodes a search space's cells may have (DARTS cells have 4)."""
 
 
 class SearchSpace:
@@ -57,6 +60,11 @@ class SearchSpace:
                 raise ValueError(f"search space: op {name!r} is listed twice")
             seen.add(name)
         check_int("n_nodes", n_nodes)
+        if n_nodes > MAX_NODES:
+            raise ValueError(
+                f"n_nodes must be at most {MAX_NODES} (a supernet cell of {n_nodes} nodes has "
+                f"{n_nodes * (n_nodes + 3) // 2} edges), got {n_nodes}"
+            )
         self._ops = op_list
         self._n_nodes = n_nodes
 

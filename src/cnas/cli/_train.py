@@ -307,7 +307,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..training import TrainConfig, Trainer
 
     weights_path = Path(args.weights)
+    if weights_path.is_dir():  # a cnas train folder or a saved model's
+        if not (weights_path / "model.safetensors").is_file():
+            raise CLIError(f"{weights_path} is a folder without model.safetensors")
+        weights_path = weights_path / "model.safetensors"
     state = _load_weights(weights_path)
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise CLIError(f"{weights_path} holds NaN or infinite values ({key})")
     saved: dict[str, Any] = {}
     config_file = weights_path.with_name("config.json")
     if config_file.is_file():
