@@ -135,3 +135,47 @@ def test_stale_temporary_files_of_a_killed_write_are_removed(tmp_path: Path) -> 
     again.prepare({}, resume=True)
     again.release()
     assert not stale.exists() and mine.exists()
+
+
+# -- operating-system and device errors, before any work (issue 13, item 5, in part) --------------
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+def test_a_device_that_is_not_one_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [command, "--dataset", "digits", "--device", "foo", "-o", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device 'foo' is not a device" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+def test_a_seed_beyond_64_bits_is_a_usage_error(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--dataset", "digits", "--seed", str(2**70), "-o", str(tmp_path / "o")])
+    assert stop.value.code == 2
+    assert "a seed must be in 0 .. 2**64 - 1" in capsys.readouterr().err
+
+
+def test_cuda_without_a_gpu_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["train", "--dataset", "digits", "--device", "cuda", "-o", str(tmp_path)]) == 2
+    assert "no CUDA device is available here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+def test_an_output_folder_under_a_file_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("x")
+    assert main([command, "--dataset", "digits", "-o", str(tmp_path / "file" / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "which is a file, not a folder" in err

@@ -327,7 +327,10 @@ class RunFolder:
         """
         self.check(resume=resume, require_checkpoint=require_checkpoint)
         if dist_utils.is_main_process():
-            self.path.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CheckpointError(f"cannot create {self.path}: {exc.strerror}") from None
             self.acquire()
         try:
             return self._prepare(config, resume, require_checkpoint)
@@ -366,6 +369,13 @@ class RunFolder:
         """
         if self.path.exists() and not self.path.is_dir():
             raise CheckpointError(f"{self.path} is a file, not a folder; choose another one")
+        existing = self.path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise CheckpointError(f"{self.path} is under {existing}, which is a file, not a folder")
+        if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+            raise CheckpointError(f"cannot write in {existing}: permission denied")
         self._refuse_locked()
         self._refuse_other_kind()
         if not isinstance(resume, bool):

@@ -19,8 +19,10 @@ __all__ = [
     "launched_world_size",
     "non_negative_int",
     "out",
+    "parse_device",
     "positive_int",
     "resolve_genotype",
+    "seed_int",
 ]
 
 
@@ -103,16 +105,53 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
-def join_processes(device_flag: str | None) -> Any:
-    """The device to run on (``--device`` or this process's default), after joining the
-    process group ``torchrun`` describes, if any."""
+def parse_device(device_flag: str | None) -> Any:
+    """``--device`` as a ``torch.device`` that exists here (``None``: this process's
+    default), or a one-line error naming what is wrong."""
     import torch
 
     from .. import distributed as dist_utils
 
-    device = torch.device(device_flag) if device_flag else dist_utils.default_device()
+    if not device_flag:
+        return dist_utils.default_device()
+    try:
+        device = torch.device(device_flag)
+    except (RuntimeError, ValueError):
+        raise CLIError(
+            f"--device {device_flag!r} is not a device; use cpu, cuda, cuda:1, mps, ..."
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CLIError(f"--device {device_flag}: no CUDA device is available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise CLIError(
+                f"--device {device_flag}: this machine has {torch.cuda.device_count()} CUDA "
+                "device(s)"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise CLIError(f"--device {device_flag}: MPS is not available here")
+    return device
+
+
+def join_processes(device_flag: str | None) -> Any:
+    """The device to run on (``--device`` or this process's default), after joining the
+    process group ``torchrun`` describes, if any."""
+    from .. import distributed as dist_utils
+
+    device = parse_device(device_flag)
     dist_utils.init_from_env(device)
     return device
+
+
+def seed_int(text: str) -> int:
+    """An argparse ``type`` for a seed: an integer torch can seed with (0 .. 2**64 - 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"a seed must be in 0 .. 2**64 - 1, got {value}")
+    return value
 
 
 def add_batch_size_flags(parser: Any, *, default: int | None, what: str = "") -> None:

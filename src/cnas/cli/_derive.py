@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, out, positive_int
+from ._common import CLIError, out, parse_device, positive_int
 from ._strategy_flags import add_strategy_flags, build_strategy, given_settings
 
 __all__ = ["add_derive_parser"]
@@ -91,7 +91,6 @@ def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
-    import torch
 
     from ..curriculum import CurriculumSchedule
     from ..data import DatasetNotFoundError, load_search_data
@@ -134,7 +133,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         settings = {k: v for k, v in recorded.items() if k in accepted}
     settings.update(given_settings(args, name))
     recorded_searcher = stage.get("searcher") or config.get("searcher") or {}
-    device = torch.device(args.device) if args.device else None
+    device = parse_device(args.device) if args.device else None
     try:
         _, score, _ = load_search_data(
             data["dataset"],

@@ -15,6 +15,7 @@ from ._common import (
     non_negative_int,
     out,
     positive_int,
+    seed_int,
 )
 from ._strategy_flags import add_strategy_flags, build_strategy, given_settings, strategy_listing
 
@@ -181,7 +182,7 @@ def _populate_search(p: argparse.ArgumentParser) -> None:
         help="cap every epoch at N batches (quick runs)",
     )
     run = p.add_argument_group("run")
-    run.add_argument("--seed", type=int, default=2020)
+    run.add_argument("--seed", type=seed_int, default=2020)
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: auto)")
     run.add_argument(
         "--no-resume",

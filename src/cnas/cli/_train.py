@@ -14,8 +14,10 @@ from ._common import (
     launched_world_size,
     non_negative_int,
     out,
+    parse_device,
     positive_int,
     resolve_genotype,
+    seed_int,
 )
 
 __all__ = ["add_parsers"]
@@ -76,7 +78,7 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_int)
     p.add_argument("--num-workers", "--num_workers", type=non_negative_int)
     p.add_argument("--max-steps", type=positive_int, help="stop after N training steps")
     p.add_argument("--device", default=None)
@@ -237,7 +239,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume, require_checkpoint=args.resume is True
         )
     except CheckpointError as exc:
-        raise CLIError(f"{exc} (--resume continues a run)") from None
+        hint = " (--resume continues it)" if "already holds" in str(exc) else ""
+        raise CLIError(f"{exc}{hint}") from None
     device = join_processes(args.device)
     try:
         train, val, info = load_train_data(
@@ -372,7 +375,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         ) from None
     config = TrainConfig.preset(dataset, batch_size=args.batch_size, init_channels=C, layers=layers)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, config, tmp, device=args.device, progress=False)
+        trainer = Trainer(model, config, tmp, device=parse_device(args.device), progress=False)
         metrics = trainer.evaluate(val if args.split == "val" else train)
     out(
         f"{dataset} {args.split} ({which}): top-1 {100 * metrics['top1']:.2f}%, "
