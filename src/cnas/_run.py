@@ -1,5 +1,9 @@
 """The run layer shared by search and training (and, later, studies).
 
+(About 550 lines on purpose: the design names one module for the run layer, and its
+parts, the folder and its lock, checkpoints, random state and loaders, are one contract
+that search and training read together.)
+
 A run is a folder with an identity and a history:
 
 - ``config.json``: what the run is (``"run": {"kind": "search"|"training", ...}``) and
