@@ -1,7 +1,7 @@
 """``Searcher``: the curriculum loop every strategy runs in, with callbacks, outputs,
 checkpoints and resume.
 
-At about 650 lines this module is longer than the others on purpose: the loop, its
+At about 700 lines this module is longer than the others on purpose: the loop, its
 checkpoint (what ``_state`` writes, ``_load`` must read back, in the same terms) and its
 position in the schedule are one state machine, easier to check in one place. What
 stands apart lives beside it: the run folder in ``cnas._run``, the hooks in
