@@ -12,7 +12,10 @@ import cnas
 from cnas.cli import main
 from cnas.errors import GenotypeError, WeightsFormatError
 
-NESTED = "[" * 1100 + "]" * 1100  # 2.2 KB that exhaust the recursion limit of a naive reader
+# The case was 1,100 levels (2.2 KB), past Python's default recursion limit of
+# 1,000; torch.compile raises that limit for the rest of a process, so nest far deeper to
+# stay past it whatever ran before.
+NESTED = "[" * 100_000 + "]" * 100_000
 
 
 def test_deeply_nested_genotype_json_is_a_genotype_error() -> None:
