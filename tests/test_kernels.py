@@ -205,11 +205,27 @@ def test_cpu_runs_the_reference_backend() -> None:
     assert cnas.kernels.backend("cpu") == "reference"
 
 
+def _supported_triton() -> bool:
+    version = cnas.kernels._triton_version()
+    return version is not None and version >= cnas.kernels.MIN_TRITON
+
+
+def _python_stdout(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter with warnings as errors (it must pass)."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_runs_the_triton_backend_when_triton_imports() -> None:
-    version = cnas.kernels._triton_version()
-    supported = version is not None and version >= cnas.kernels.MIN_TRITON
-    assert cnas.kernels.backend("cuda") == ("triton" if supported else "reference")
+    assert cnas.kernels.backend("cuda") == ("triton" if _supported_triton() else "reference")
 
 
 def test_an_old_triton_leaves_cuda_to_the_reference_kernels() -> None:
@@ -223,15 +239,7 @@ def test_an_old_triton_leaves_cuda_to_the_reference_kernels() -> None:
         print(cnas.kernels.backend("cuda"))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "reference"
+    assert _python_stdout(code) == "reference"
 
 
 def test_package_imports_and_runs_without_triton() -> None:
@@ -248,20 +256,7 @@ def test_package_imports_and_runs_without_triton() -> None:
         print("ok")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "ok"
-
-
-def _supported_triton() -> bool:
-    version = cnas.kernels._triton_version()
-    return version is not None and version >= cnas.kernels.MIN_TRITON
+    assert _python_stdout(code) == "ok"
 
 
 @pytest.mark.skipif(

@@ -371,11 +371,11 @@ class RunFolder:
         Raises:
             CheckpointError: see ``prepare``.
         """
-        if self.path.exists() and not self.path.is_dir():
-            raise CheckpointError(f"{self.path} is a file, not a folder; choose another one")
-        existing = self.path
+        existing = self.path  # the folder, or its nearest ancestor that exists
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
+        if existing == self.path and self.path.exists() and not self.path.is_dir():
+            raise CheckpointError(f"{self.path} is a file, not a folder; choose another one")
         if existing.exists() and not existing.is_dir():
             raise CheckpointError(f"{self.path} is under {existing}, which is a file, not a folder")
         if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
@@ -428,12 +428,9 @@ class RunFolder:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            error = self._locked_error(handle.read())
             handle.close()
-            raise RunLockedError(
-                f"{self.path} is in use by another run (pid {holder}); wait for it to end "
-                "or choose another output directory"
-            ) from None
+            raise error from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -447,19 +444,22 @@ class RunFolder:
             self._lock = None
 
     def _refuse_locked(self) -> None:
-        if fcntl is None or self._lock is not None or not (self.path / LOCK_NAME).is_file():
+        # (under torchrun the main process holds the lock for every rank)
+        if fcntl is None or self._lock is not None or not _launched_main():
             return
-        if not _launched_main():
-            return  # under torchrun the main process holds the lock for every rank
+        if not (self.path / LOCK_NAME).is_file():
+            return
         with open(self.path / LOCK_NAME, encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
-                holder = handle.read().strip() or "unknown"
-                raise RunLockedError(
-                    f"{self.path} is in use by another run (pid {holder}); wait for it to end "
-                    "or choose another output directory"
-                ) from None
+                raise self._locked_error(handle.read()) from None
+
+    def _locked_error(self, holder: str) -> RunLockedError:
+        return RunLockedError(
+            f"{self.path} is in use by another run (pid {holder.strip() or 'unknown'}); wait "
+            "for it to end or choose another output directory"
+        )
 
     def identity(self) -> dict[str, Any]:
         """What ``config.json`` says the run is: its kind, cnas version and process count."""

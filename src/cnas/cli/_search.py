@@ -217,11 +217,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     settings = given_settings(args, args.strategy)
     if not 0.0 < args.train_portion < 1.0:
         raise CLIError(f"--train-portion must be between 0 and 1, got {args.train_portion}")
-    ops = [o.strip() for o in args.ops.split(",") if o.strip()] if args.ops is not None else []
-    if args.ops is None:
-        ops = list(DARTS_OPS)
-    elif not ops:
-        raise CLIError("--ops names no op; give comma-separated op names, or leave it out")
+    ops = list(DARTS_OPS)
+    if args.ops is not None:
+        ops = [o.strip() for o in args.ops.split(",") if o.strip()]
+        if not ops:
+            raise CLIError("--ops names no op; give comma-separated op names, or leave it out")
     if args.n_ops is not None:
         if args.n_ops > len(ops):
             raise CLIError(f"--n-ops {args.n_ops} is more than the {len(ops)} ops given")

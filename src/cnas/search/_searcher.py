@@ -138,11 +138,11 @@ class Searcher:
             )
         schedule.validate(supernet.space)
         check_int("batch_size", batch_size)
-        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if check_finite(name, value) < 0 or (name == "lr" and value == 0):
-                raise ValueError(
-                    f"{name} must be {'positive' if name == 'lr' else '>= 0'}, got {value}"
-                )
+        if check_finite("lr", lr) <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        for name, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+            if check_finite(name, value) < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
         check_int("num_workers", num_workers, 0)
         for name, opt in (("derive_batches", derive_batches), ("steps_per_epoch", steps_per_epoch)):
             if opt is not None:

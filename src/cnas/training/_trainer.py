@@ -262,9 +262,10 @@ class Trainer:
                 100 * val["top5"],
                 record["images_per_s"],
             )
+            state = self._state()
             if improved and dist_utils.is_main_process():
-                save_checkpoint(self.output_dir / "best.pt", self._state(), "training")
-            self.run_folder.save(self._state())
+                save_checkpoint(self.output_dir / "best.pt", state, "training")
+            self.run_folder.save(state)
             self.run_folder.append_metrics(record, step=epoch)  # what the checkpoint holds
 
     def _steps_done(self) -> bool:
