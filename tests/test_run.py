@@ -34,6 +34,7 @@ from cnas.training import TrainConfig, Trainer
 
 SCRIPTS = Path(__file__).with_name("scripts")
 sys.path.insert(0, str(SCRIPTS))
+from checkpoint_states import minimal_state  # noqa: E402
 from tiny_search import build  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def test_a_folder_with_a_run_is_refused_without_resume_and_resumed_with_it(
 ) -> None:
     folder = RunFolder(tmp_path, "search")
     folder.prepare({}, resume=True)
-    folder.save({"epoch": 3})
+    folder.save({**minimal_state("search"), "epoch": 3})
     with pytest.raises(CheckpointError, match="already holds a search run"):
         folder.prepare({}, resume=False)
     state = folder.prepare({}, resume=True)
@@ -82,7 +83,7 @@ def test_nothing_to_resume_when_a_checkpoint_is_required(tmp_path: Path) -> None
 
 
 def test_checkpoints_name_their_kind_and_refuse_corrupt_files(tmp_path: Path) -> None:
-    save_checkpoint(tmp_path / "a.pt", {"x": torch.ones(2)}, "search")
+    save_checkpoint(tmp_path / "a.pt", {**minimal_state("search"), "x": torch.ones(2)}, "search")
     assert torch.equal(load_checkpoint(tmp_path / "a.pt", "search")["x"], torch.ones(2))
     with pytest.raises(CheckpointError, match="is a checkpoint of a search run, not of a training"):
         load_checkpoint(tmp_path / "a.pt", "training")
@@ -90,7 +91,7 @@ def test_checkpoints_name_their_kind_and_refuse_corrupt_files(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match="not a readable checkpoint.*left untouched"):
         load_checkpoint(tmp_path / "junk.pt", "search")
     torch.save({"format": "cnas.search-checkpoint", "version": 1}, tmp_path / "old.pt")
-    with pytest.raises(CheckpointError, match="version 1; this cnas reads version 2"):
+    with pytest.raises(CheckpointError, match="version 1; this cnas reads version 3"):
         load_checkpoint(tmp_path / "old.pt", "search")
 
 

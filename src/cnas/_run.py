@@ -37,11 +37,8 @@ import json
 import logging
 import math
 import os
-import pickle
 import random
-import struct
 import warnings
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +49,25 @@ from torch.utils.data.distributed import DistributedSampler
 
 from . import distributed as dist_utils
 from ._io import atomic_path, atomic_write_text
+from ._schema import (
+    ANY,
+    BOOL,
+    SCALAR,
+    STR,
+    Dict,
+    Int,
+    ListOf,
+    MapOf,
+    Maybe,
+    Number,
+    OneOf,
+    Schema,
+    SchemaError,
+    Seq,
+    Tensor,
+    digest,
+    validate,
+)
 from ._version import __version__
 from .errors import CheckpointError, RunLockedError
 
@@ -62,6 +78,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "CHECKPOINT_FORMATS",
+    "CHECKPOINT_SCHEMAS",
     "CONFIG_NAME",
     "METRICS_NAME",
     "RunFolder",
@@ -74,6 +91,7 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
+    "verify_checkpoint",
 ]
 
 logger = logging.getLogger("cnas")
@@ -85,10 +103,68 @@ METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
 
 CHECKPOINT_FORMATS: dict[str, tuple[str, int]] = {
-    "search": ("cnas.search-checkpoint", 2),
-    "training": ("cnas.train-checkpoint", 1),
+    "search": ("cnas.search-checkpoint", 3),
+    "training": ("cnas.train-checkpoint", 2),
 }
-"""Per run kind: the ``format`` tag its checkpoints carry and the version this cnas reads."""
+"""Per run kind: the ``format`` tag its checkpoints carry and the version this cnas reads
+(search 3 and training 2 added the ``checksum``)."""
+
+_OPTIMIZER = Dict(
+    {
+        "state": MapOf(Int(0), MapOf(STR, ANY)),
+        "param_groups": ListOf(
+            Dict(
+                {"params": ListOf(Int(0))},
+                optional={
+                    name: OneOf((Number(0), Tensor(ndim=0)))
+                    for name in ("lr", "momentum", "weight_decay", "dampening", "eps")
+                },
+            )
+        ),
+    }
+)
+_PYTHON_RNG = Seq((Int(), ListOf(Int(0, 2**32 - 1), length=625), Maybe(Number(finite=False))))
+_GENERATOR = Tensor(torch.uint8, 1)
+_RNG: dict[str, Schema] = {"torch": _GENERATOR, "python": _PYTHON_RNG}
+_CUDA_RNG: dict[str, Schema] = {"cuda": ListOf(_GENERATOR)}
+_HISTORY = ListOf(MapOf(STR, SCALAR))
+_ENVELOPE: dict[str, Schema] = {"format": STR, "version": Int(), "checksum": STR}
+
+CHECKPOINT_SCHEMAS: dict[str, Schema] = {
+    "search": Dict(
+        {
+            "config": MapOf(STR, ANY),
+            "schedule": MapOf(STR, ANY),
+            "op_order": ListOf(STR),
+            "position": Dict({"stage": Int(0), "step": Int(0), "finished": BOOL}),
+            "supernet": MapOf(STR, Tensor()),
+            "optimizer": _OPTIMIZER,
+            "strategy": Dict({"name": STR, "settings": MapOf(STR, ANY), "state": MapOf(STR)}),
+            "history": _HISTORY,
+            "stages": ListOf(MapOf(STR, ANY)),
+            "rng": Dict({**_RNG, "generator": _GENERATOR}, optional=_CUDA_RNG),
+            **_ENVELOPE,
+        }
+    ),
+    "training": Dict(
+        {
+            "model_config": MapOf(STR, ANY),
+            "train_config": MapOf(STR, ANY),
+            "model": MapOf(STR, Tensor()),
+            "optimizer": _OPTIMIZER,
+            "scaler": MapOf(STR, ANY),
+            "epoch": Int(0),
+            "step": Int(0),
+            "best_top1": Number(finite=False),
+            "best_epoch": Int(0),
+            "history": _HISTORY,
+            "rng": Dict(_RNG, optional=_CUDA_RNG),
+            **_ENVELOPE,
+        }
+    ),
+}
+"""Per run kind: the structure its checkpoints must have before any of it is used (what
+fits the run, such as a state dict for its network, the loader checks after)."""
 
 _CHECKPOINT_NAMES: dict[str, str] = {"search": "checkpoint.pt", "training": "last.pt"}
 
@@ -208,42 +284,67 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], kind: RunKind) -> None:
-    """Write ``state`` to ``path`` atomically, tagged with ``kind``'s format and version:
-    the previous file stays valid until the new one is complete."""
+    """Write ``state`` to ``path`` atomically, tagged with ``kind``'s format and version
+    and with the ``checksum`` of everything else it holds: the previous file stays valid
+    until the new one is complete."""
     fmt, version = CHECKPOINT_FORMATS[kind]
-    payload = {**state, "format": fmt, "version": version}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    payload = {**{k: v for k, v in state.items() if k != "checksum"}, "format": fmt}
+    payload["version"] = version
+    payload["checksum"] = digest(payload)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except OSError as exc:  # a full disk (see atomic_path), a folder made read-only
+        raise CheckpointError(
+            f"could not write {path}: {(exc.strerror or str(exc)).lower()}; the previous "
+            "checkpoint, if any, is kept"
+        ) from exc
 
 
 def load_checkpoint(path: str | os.PathLike[str], kind: RunKind) -> dict[str, Any]:
-    """Read a checkpoint written by ``save_checkpoint`` (``weights_only`` loading).
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only`` loading), and
+    check it before any of it is used: its format and version, its checksum (the file
+    was not changed or damaged after it was written) and its structure
+    (``CHECKPOINT_SCHEMAS``).
 
     Raises:
         CheckpointError: the file is unreadable or truncated, not a cnas checkpoint, a
-            checkpoint of another kind of run, or of another version.
+            checkpoint of another kind of run or of another version, does not match its
+            checksum, or does not have the structure of a ``kind`` checkpoint. The error
+            names the file, which is left in place.
     """
     p = Path(path)
     try:
         with warnings.catch_warnings():  # a corrupt file gets our error, not torch's warning
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             state = torch.load(p, map_location="cpu", weights_only=True)
-    except (
-        RuntimeError,
-        EOFError,
-        OSError,
-        zipfile.BadZipFile,
-        pickle.UnpicklingError,
-        ValueError,
-        AttributeError,
-        IndexError,
-        KeyError,
-        struct.error,
-    ) as exc:
+    except Exception as exc:  # a damaged file can fail anywhere in the unpickler
         raise CheckpointError(
-            f"{p} is not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}); it "
-            "was left untouched: move it away to start anew in this folder"
+            f"{p} is not a readable checkpoint ({_load_failure(exc)}); it was left "
+            "untouched: move it away to start anew in this folder"
         ) from None
+    return verify_checkpoint(state, p, kind)
+
+
+def _load_failure(exc: BaseException) -> str:
+    """What ``torch.load`` said, in one line: for a weights-only refusal, the unpickler's
+    own reason, without torch's advice to load the file unsafely."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        after = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()
+        reason = after[0].strip() if after else ""
+        return f"its pickle is damaged or holds more than tensors and containers: {reason}"
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def verify_checkpoint(state: Any, path: str | os.PathLike[str], kind: RunKind) -> dict[str, Any]:
+    """Check a loaded checkpoint as ``load_checkpoint`` does, and return it.
+
+    Raises:
+        CheckpointError: see ``load_checkpoint`` (``path`` names the file in the message).
+    """
+    p = Path(path)
     fmt, version = CHECKPOINT_FORMATS[kind]
     found = state.get("format") if isinstance(state, dict) else None
     if found != fmt:
@@ -254,8 +355,25 @@ def load_checkpoint(path: str | os.PathLike[str], kind: RunKind) -> dict[str, An
     if state.get("version") != version:
         raise CheckpointError(
             f"{p} has {kind} checkpoint version {state.get('version')!r}; this cnas reads "
-            f"version {version}"
+            f"version {version}; it was left untouched"
         )
+    contents = {k: v for k, v in state.items() if k != "checksum"}
+    try:
+        actual = digest(contents)
+    except TypeError as exc:  # something weights_only loading allows but no checkpoint holds
+        actual = str(exc)
+    if state.get("checksum") != actual:
+        raise CheckpointError(
+            f"{p} does not match its checksum: it was changed or damaged after it was "
+            "written; it was left untouched: restore it from a copy, or move it away to start "
+            "anew in this folder"
+        )
+    try:
+        validate(state, CHECKPOINT_SCHEMAS[kind])
+    except SchemaError as exc:
+        raise CheckpointError(
+            f"{p} does not have the structure of a {kind} checkpoint ({exc}); it was left untouched"
+        ) from None
     return state
 
 

@@ -20,7 +20,7 @@ from ._config import CONFIG_NAME, infer_network_config, network_from_config, rea
 from ._loading import from_pretrained, load_into
 from ._registry import known_weights
 from ._saving import check_output, save_pretrained
-from ._state_dict import extract_state_dict, read_state_dict
+from ._state_dict import extract_state_dict, read_state_dict, verified
 from ._weights import HubSource, WeightsEnum
 
 __all__ = ["convert"]
@@ -125,6 +125,7 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
             raw = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # read_state_dict gives the precise, one-line reason
             return read_state_dict(path), None
+        raw = verified(raw, path)
         if isinstance(raw, dict) and raw.get("format") == TRAIN_FORMAT:
             config = dict(raw.get("model_config") or {})
             if "train_config" in raw:

@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from ..errors import WeightsFormatError
+from .._run import CHECKPOINT_FORMATS, verify_checkpoint
+from ..errors import CheckpointError, WeightsFormatError
 
 __all__ = ["extract_state_dict", "read_state_dict"]
 
@@ -107,4 +108,21 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         raise WeightsFormatError(
             f"{p} is not a readable PyTorch weights file ({type(exc).__name__}: {first})"
         ) from None
-    return extract_state_dict(obj, str(p))
+    return extract_state_dict(verified(obj, p), str(p))
+
+
+def verified(obj: object, path: Path) -> Any:
+    """``obj``, checked as its run would check it if it is a cnas run checkpoint
+    (format, checksum, structure); other objects as they are.
+
+    Raises:
+        WeightsFormatError: a cnas checkpoint that fails the checks.
+    """
+    found = obj.get("format") if isinstance(obj, Mapping) else None
+    kind = next((k for k, (f, _) in CHECKPOINT_FORMATS.items() if f == found), None)
+    if kind is None:
+        return obj
+    try:
+        return verify_checkpoint(obj, path, kind)  # type: ignore[arg-type]
+    except CheckpointError as exc:
+        raise WeightsFormatError(str(exc)) from None

@@ -688,6 +688,7 @@ class Searcher:
             set_rng_state(state["rng"])
             self.history = list(state["history"])
             self.stage_results = [StageResult.from_dict(d) for d in state["stages"]]
+            self._check_position(schedule, position)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path} does not fit this search: {exc}") from None
         self._schedule = schedule
@@ -695,6 +696,24 @@ class Searcher:
         self._step = int(position["step"])
         self._finished = bool(position["finished"])
         self._entered = None
+
+    def _check_position(self, schedule: CurriculumSchedule, position: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` unless a checkpoint's position is one this search can be at:
+        a stage of its schedule (or past the last one, when finished), a step of that
+        stage's plan, and one stage result per finished stage."""
+        stage, step, finished = position["stage"], position["step"], position["finished"]
+        n_stages = len(schedule.stages)
+        if not 0 <= stage <= n_stages or finished != (stage == n_stages):
+            state = "finished" if finished else "unfinished"
+            raise ValueError(f"an {state} search at stage {stage + 1} of {n_stages}")
+        if stage < n_stages and not 0 <= step < len(self._plan(schedule.stages[stage])):
+            raise ValueError(f"step {step} is past the end of stage {stage + 1}")
+        if len(self.stage_results) != stage:
+            raise ValueError(
+                f"{len(self.stage_results)} stage result(s) for {stage} finished stage(s)"
+            )
+        if [r.index for r in self.stage_results] != list(range(stage)):
+            raise ValueError("its stage results are out of order")
 
     def _broadcast_parameters(self) -> None:
         import torch.distributed as dist

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .._io import atomic_path, atomic_write_text
+from .._schema import ANY, Dict, Tensor, digest, validate
 from ..errors import CheckpointError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 STAGE_STATE_FORMAT = "cnas.stage-state"
+STAGE_STATE_VERSION = 2  # 2: with the checksum of all three files' contents
 SUPERNET_FILE = "supernet.safetensors"
 STRATEGY_TENSORS_FILE = "strategy.safetensors"
 STRATEGY_FILE = "strategy.json"
@@ -76,7 +78,7 @@ def stage_record(output_dir: str | os.PathLike[str], stage: int = -1) -> dict[st
         return {}
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(record, dict):
         return {}
@@ -175,19 +177,19 @@ def write_stage_state(
     """
     folder = Path(folder)
     skeleton, tensors = split_tensors({"state": strategy_state, "generator": generator})
-    _save_tensors(
-        folder / SUPERNET_FILE,
-        {k: v.detach().cpu().contiguous() for k, v in supernet.items()},
-        "supernet",
-    )
+    weights = {k: v.detach().cpu().contiguous() for k, v in supernet.items()}
+    _save_tensors(folder / SUPERNET_FILE, weights, "supernet")
     _save_tensors(folder / STRATEGY_TENSORS_FILE, tensors, "strategy")
-    document = {
+    document: dict[str, Any] = {
         "format": STAGE_STATE_FORMAT,
-        "version": 1,
+        "version": STAGE_STATE_VERSION,
         "strategy": strategy,
         **context,
         "tree": skeleton,
     }
+    # written last, over all three files: a stage state is whole or refused
+    # (over the document as JSON reads it back: tuples become lists)
+    document["checksum"] = digest([json.loads(json.dumps(document)), weights, tensors])
     atomic_write_text(folder / STRATEGY_FILE, json.dumps(document, indent=1) + "\n")
 
 
@@ -205,19 +207,31 @@ def read_stage_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder} holds no saved stage state ({STRATEGY_FILE})")
     try:
         document = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != STAGE_STATE_FORMAT:
         raise CheckpointError(f"{meta_path} is not a cnas stage state")
-    if document.get("version") != 1:
-        raise CheckpointError(f"{meta_path}: unknown version {document.get('version')!r}")
+    if document.get("version") != STAGE_STATE_VERSION:
+        raise CheckpointError(
+            f"{meta_path}: stage state version {document.get('version')!r}; this cnas reads "
+            f"version {STAGE_STATE_VERSION}"
+        )
+    weights = _load_tensors(folder / SUPERNET_FILE)
+    tensors = _load_tensors(folder / STRATEGY_TENSORS_FILE)
+    checksum = document.pop("checksum", None)
+    if checksum != digest([document, weights, tensors]):
+        raise CheckpointError(
+            f"{folder}: the stage state does not match the checksum in {STRATEGY_FILE}: a "
+            "file was changed or damaged after it was written; the files were left untouched"
+        )
     try:
-        tree = join_tensors(document.pop("tree"), _load_tensors(folder / STRATEGY_TENSORS_FILE))
+        tree = join_tensors(document.pop("tree"), tensors)
+        validate(tree, Dict({"state": ANY, "generator": Tensor(torch.uint8, 1)}))
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{meta_path} does not fit {STRATEGY_TENSORS_FILE}: {exc}") from None
     return {
         **document,
-        "supernet": _load_tensors(folder / SUPERNET_FILE),
+        "supernet": weights,
         "state": tree["state"],
         "generator": tree["generator"],
     }

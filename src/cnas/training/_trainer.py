@@ -50,6 +50,11 @@ class TrainResult:
     output_dir: Path
 
 
+_RESUMABLE_CHANGES = frozenset({"num_workers", "max_steps", "compile", "channels_last", "epochs"})
+"""The settings a resumed training may change: how it runs, and how long (a longer run's
+learning-rate schedule then differs from one planned that long, which is logged)."""
+
+
 class Trainer:
     """Trains a ``NetworkCIFAR`` / ``NetworkImageNet`` with the paper's recipe.
 
@@ -374,6 +379,25 @@ class Trainer:
             raise CheckpointError(
                 f"{path} is a checkpoint of another network ({what}); it does not fit this one"
             )
+        saved_config = state.get("train_config", {})
+        now = self.config.to_dict()
+        changed = [
+            f"{k} {saved_config.get(k)!r} (now {now.get(k)!r})"
+            for k in sorted(set(saved_config) | set(now))
+            if k not in _RESUMABLE_CHANGES and saved_config.get(k) != now.get(k)
+        ]
+        if changed:
+            raise CheckpointError(
+                f"{path} is a run with other settings: {', '.join(changed)}; resume it with "
+                "the settings it started with (its config.json has them), or start a new run"
+            )
+        if saved_config.get("epochs", now["epochs"]) != now["epochs"]:
+            logger.warning(
+                "resuming a run planned for %s epochs with epochs=%d: the learning-rate "
+                "schedule is stretched from here on",
+                saved_config.get("epochs"),
+                now["epochs"],
+            )
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -381,6 +405,11 @@ class Trainer:
             self.epoch, self.step = int(state["epoch"]), int(state["step"])
             self.best_top1, self.best_epoch = float(state["best_top1"]), int(state["best_epoch"])
             self.history = list(state["history"])
+            if len(self.history) != self.epoch or self.best_epoch > self.epoch:
+                raise ValueError(
+                    f"it holds {len(self.history)} epoch record(s) for {self.epoch} finished "
+                    f"epoch(s), its best epoch {self.best_epoch}"
+                )
             set_rng_state(state["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path} does not fit this training run: {exc}") from None
