@@ -4,13 +4,14 @@ in the parser's documented error, quickly, without materializing what it describ
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 import cnas
 from cnas.cli import main
-from cnas.errors import GenotypeError, WeightsFormatError
+from cnas.errors import CheckpointError, GenotypeError, WeightsFormatError
 
 # The issue's case was 1,100 levels (2.2 KB), past Python's default recursion limit of
 # 1,000; torch.compile raises that limit for the rest of a process, so nest far deeper to
@@ -182,3 +183,130 @@ def test_an_output_folder_under_a_file_is_one_line(
     assert main([command, "--dataset", "digits", "-o", str(tmp_path / "file" / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "which is a file, not a folder" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--arch", "CNAS", "--init-channels", "100000"], "the network would have"),
+        (["search", "--init-channels", "100000"], "the supernet would have"),
+        (["train", "--arch", "CNAS", "--layers", "5000"], "layers must be at most 200"),
+        (["search", "--nodes", "1000"], "n_nodes must be at most 32"),
+        (["search", "--temperature", "0"], "temperature must be positive"),
+    ],
+    ids=["train C", "search C", "train layers", "search nodes", "temperature 0"],
+)
+def test_sizes_that_cannot_fit_are_refused_before_any_work(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o"
+    assert main([*argv, "--dataset", "digits", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()  # refused before the folder, the data or the network
+
+
+def test_a_config_json_too_large_to_hold_is_refused_before_it_is_built() -> None:
+    from cnas.models._config import network_from_config
+
+    config = {
+        "network": "NetworkCIFAR",
+        "genotype": cnas.genotypes.CNAS.to_dict(),
+        "init_channels": 10**6,
+        "num_classes": 10,
+        "layers": 20,
+        "auxiliary": False,
+    }
+    with pytest.raises(WeightsFormatError, match="would have .* weights: .* GiB for its weights"):
+        network_from_config(config, "config.json")
+    with pytest.raises(WeightsFormatError, match="too large to be built"):
+        network_from_config({**config, "init_channels": 2**40}, "config.json")
+
+
+# -- a full disk ----------------------------------------------------------------------------------
+
+
+def test_a_full_disk_during_a_checkpoint_keeps_the_last_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import torch
+
+    from cnas import _io
+    from cnas._run import load_checkpoint, save_checkpoint
+
+    sys.path.insert(0, str(Path(__file__).with_name("scripts")))
+    from checkpoint_states import minimal_state
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, minimal_state("search"), "search")
+    good = path.read_bytes()
+
+    def full(obj: object, f: object) -> None:  # what torch raises when the disk fills
+        Path(str(f)).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1 vs 2")
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(_io.shutil, "disk_usage", lambda p: usage._replace(free=0))
+    with pytest.raises(CheckpointError, match=r"could not write .*: no space left on device"):
+        save_checkpoint(path, minimal_state("search"), "search")
+    assert path.read_bytes() == good and load_checkpoint(path, "search")
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no partial file left
+
+
+def test_a_full_disk_is_one_line_from_the_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from cnas import viz
+
+    target = tmp_path / "cells.svg"
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(viz, "atomic_write_bytes", full)
+    monkeypatch.setattr(viz, "atomic_write_text", full)
+    assert main(["draw", "CNAS", "-o", str(target)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"cnas draw: error: No space left on device: {target}"
+
+
+# -- what a network takes (issue 13, item 9) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("images", "error", "message"),
+    [
+        ("3d", ValueError, r"takes a batch of images \(N, 3, H, W\), got .* x.unsqueeze\(0\)"),
+        ("1 channel", ValueError, r"takes images with 3 channel\(s\).*in_channels=1"),
+        ("uint8", TypeError, "takes floating-point images, got torch.uint8"),
+        ("float64", TypeError, "has torch.float32 weights and got torch.float64 images"),
+    ],
+)
+def test_networks_say_what_images_they_take(images: str, error: type, message: str) -> None:
+    import torch
+
+    x = {
+        "3d": torch.rand(3, 16, 16),
+        "1 channel": torch.rand(2, 1, 16, 16),
+        "uint8": torch.zeros(2, 3, 16, 16, dtype=torch.uint8),
+        "float64": torch.rand(2, 3, 16, 16, dtype=torch.float64),
+    }[images]
+    space = cnas.SearchSpace(["sep_conv_3x3", "skip_connect"], 2)
+    nets = {
+        "NetworkCIFAR": (cnas.NetworkCIFAR(4, 10, 3, True, "CNAS"), ()),
+        "NetworkImageNet": (cnas.NetworkImageNet(4, 10, 3, False, "CNAS"), ()),
+        "SuperNet": (cnas.SuperNet(space, C=4, num_classes=10, layers=3), (space.sample(),)),
+    }
+    for name, (net, extra) in nets.items():
+        with pytest.raises(error, match=f"{name} {message}"):
+            net.eval()(x, *extra)
+    cifar = nets["NetworkCIFAR"][0]
+    with pytest.raises(error, match=message):
+        cifar.train().forward_with_aux(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast takes any floating dtype
+        assert cifar.eval()(torch.rand(2, 3, 16, 16, dtype=torch.bfloat16)).shape == (2, 10)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,9 @@ _FILE_MODE = _file_mode()
 def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
-    On error the temporary file is removed and ``path`` is left as it was.
+    On error the temporary file is removed and ``path`` is left as it was; a write that
+    failed because the disk is full raises ``OSError`` (``ENOSPC``) whatever the writer
+    raised.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
@@ -42,8 +46,25 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError:
+        raise
+    except Exception as exc:
+        # torch and safetensors report a full disk in their own words (torch: "unexpected
+        # pos"); callers and the CLI get the operating system's error instead
+        if os.strerror(errno.ENOSPC) in str(exc) or _disk_full(target.parent):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether ``folder``'s file system is (nearly) full, while a failed write's partial
+    file still fills it."""
+    try:
+        return shutil.disk_usage(folder).free < 2**20
+    except OSError:
+        return False
 
 
 def atomic_write_bytes(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_finite", "check_int"]
+import torch
+
+__all__ = ["MAX_LAYERS", "check_finite", "check_images", "check_int", "check_layers"]
+
+MAX_LAYERS = 200
+"""The most cells a network or supernet may stack (the paper's have 8 to 20): a larger
+count is a typo, and would take minutes to build before it failed for memory."""
 
 
 def check_finite(name: str, value: object) -> float:
@@ -28,3 +34,54 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
         what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return value
+
+
+def check_layers(layers: int) -> None:
+    """Raise ``ValueError`` if ``layers`` is more than ``MAX_LAYERS``."""
+    if layers > MAX_LAYERS:
+        raise ValueError(
+            f"layers must be at most {MAX_LAYERS} (the paper's networks have 8 to 20 cells), "
+            f"got {layers}"
+        )
+
+
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch before 2.4 takes no device type
+        return bool(torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
+
+
+def check_images(x: object, in_channels: int, dtype: torch.dtype, what: str) -> None:
+    """Raise a clear error unless ``x`` is a batch of images that ``what`` can take:
+    a 4-D floating tensor ``(N, in_channels, H, W)`` of the weights' ``dtype`` (any
+    floating dtype under autocast).
+
+    Raises:
+        TypeError: not a tensor, not floating point, or of another dtype than the weights.
+        ValueError: not 4-D, or with another number of channels.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} takes a tensor of images, got {type(x).__name__}")
+    if x.dim() != 4:
+        hint = "; add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
+        raise ValueError(
+            f"{what} takes a batch of images (N, {in_channels}, H, W), got a tensor of shape "
+            f"{tuple(x.shape)}{hint}"
+        )
+    if x.shape[1] != in_channels:
+        raise ValueError(
+            f"{what} takes images with {in_channels} channel(s) (N, {in_channels}, H, W), got "
+            f"{x.shape[1]} (shape {tuple(x.shape)}); build it with in_channels={x.shape[1]} for "
+            "such images"
+        )
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{what} takes floating-point images, got {x.dtype}; convert them, for example "
+            "with x.float() / 255 and the dataset's normalization"
+        )
+    if x.dtype != dtype and not _autocast_on(x.device.type):
+        raise TypeError(
+            f"{what} has {dtype} weights and got {x.dtype} images; convert the images with "
+            f"x.to({dtype}), or the network with .to({x.dtype}), or run under torch.autocast"
+        )

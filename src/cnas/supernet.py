@@ -15,7 +15,7 @@ from ._mixed_weights import MixedWeights as MixedWeights
 from ._mixed_weights import _nodes_for_edges
 from ._mixed_weights import edge_count as edge_count
 from ._mixed_weights import edge_index as edge_index
-from ._validation import check_int
+from ._validation import check_images, check_int, check_layers
 from .ops import (
     FactorizedReduce,
     FinalBatchNorm,
@@ -348,6 +348,7 @@ class SuperNet(nn.Module):
             ("stem_multiplier", stem_multiplier),
         ):
             check_int(name, value)
+        check_layers(layers)
         if not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a cnas.SearchSpace, got {type(space).__name__}")
         self.space = space
@@ -438,8 +439,12 @@ class SuperNet(nn.Module):
                 ``MixedWeights`` for the shape and the edge order).
 
         Raises:
-            ValueError: ``arch`` uses an op outside the space or too many nodes.
+            ValueError: ``arch`` uses an op outside the space or too many nodes; ``x`` is
+                not 4-D or has another number of channels.
+            TypeError: ``x`` is not floating point, or of another dtype than the weights
+                (outside autocast).
         """
+        check_images(x, self.in_channels, self.classifier.weight.dtype, "SuperNet")
         if isinstance(arch, MixedWeights):
             self.check_weights(arch)
         else:

@@ -53,3 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return 130
+    except OSError as exc:  # a full disk, a folder made read-only mid-run: one line
+        where = f": {exc.filename}" if exc.filename else ""
+        err(f"cnas {args.command}: error: {exc.strerror or exc}{where}")
+        return 1

@@ -206,8 +206,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
     from .. import distributed as dist_utils
+    from .._memory import check_fits
     from ..curriculum import CurriculumSchedule
-    from ..data import DatasetNotFoundError, load_search_data
+    from ..data import DATASETS, DatasetInfo, DatasetNotFoundError, load_search_data
     from ..errors import CheckpointError, NonFiniteLossError
     from ..ops import DARTS_OPS
     from ..search import Searcher
@@ -242,6 +243,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.stages is not None:
         schedule = CurriculumSchedule(schedule.stages[: args.stages], schedule.op_order)
     device = join_processes(args.device)
+    known = DATASETS.get(args.dataset, DatasetInfo(args.dataset, 3, 10, 32))
+    try:  # before any data is loaded
+        check_fits(
+            lambda: SuperNet(
+                space,
+                C=args.init_channels,
+                num_classes=known.num_classes,
+                layers=args.layers,
+                in_channels=known.in_channels,
+            ),
+            device,
+            what="the supernet",
+            hint="use fewer channels (--init-channels), layers (--layers) or nodes (--nodes)",
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     augment = bool(args.search_augment and args.dataset == "cifar10")
     data_config = {
         "dataset": args.dataset,

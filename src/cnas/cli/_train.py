@@ -187,8 +187,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from .. import distributed as dist_utils
+    from .._memory import check_fits
     from .._run import RunFolder
-    from ..data import DatasetNotFoundError, load_train_data
+    from ..data import DATASETS, DatasetInfo, DatasetNotFoundError, load_train_data
     from ..errors import CheckpointError, NonFiniteLossError
     from ..training import TrainConfig, Trainer
 
@@ -242,6 +243,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
         hint = " (--resume continues it)" if "already holds" in str(exc) else ""
         raise CLIError(f"{exc}{hint}") from None
     device = join_processes(args.device)
+    known = DATASETS.get(args.dataset, DatasetInfo(args.dataset, 3, 1000, 224))
+    try:  # before any data is loaded
+        check_fits(
+            lambda: _build_network(
+                args.dataset,
+                genotype,
+                config.init_channels,
+                config.layers,
+                known.num_classes,
+                config.auxiliary_weight > 0,
+                known.in_channels,
+            ),
+            device,
+            hint="use fewer channels (--init-channels) or layers (--layers)",
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     try:
         train, val, info = load_train_data(
             args.dataset,

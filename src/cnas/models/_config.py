@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .._genotype import Genotype
+from .._memory import check_fits
 from ..errors import WeightsFormatError
 from ._network import NetworkCIFAR, NetworkImageNet
 
@@ -145,16 +146,18 @@ def network_from_config(
     if "dropout" in overrides and cls is not NetworkImageNet:
         raise TypeError("dropout= applies to NetworkImageNet only")
     try:
-        return cls(
+        args = (
             int(config["init_channels"]),
             int(config["num_classes"]),
             int(config["layers"]),
             auxiliary,
             genotype,
-            in_channels=int(config.get("in_channels", 3)),
-            **overrides,
         )
-    except (TypeError, ValueError) as exc:
+        in_channels = int(config.get("in_channels", 3))
+        # a config.json is a user's file: refuse a network too large to hold before building it
+        check_fits(lambda: cls(*args, in_channels=in_channels, **overrides), copies=1)
+        return cls(*args, in_channels=in_channels, **overrides)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise WeightsFormatError(f"{origin}: {exc}") from None
 
 

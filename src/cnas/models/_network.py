@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .._genotype import Edge, Genotype
-from .._validation import check_int
+from .._validation import check_images, check_int, check_layers
 from ..genotypes import resolve
 from ..kernels import layout_of
 from ..ops import FactorizedReduce, ReLUConvBN, Tail, get_op, preactivated_tail
@@ -205,9 +205,11 @@ class AuxiliaryHeadImageNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))  # type: ignore[no-any-return]
 
 
-def _check_sizes(C: int, num_classes: int, layers: int) -> None:
-    for name, value in (("C", C), ("num_classes", num_classes), ("layers", layers)):
+def _check_sizes(C: int, num_classes: int, layers: int, in_channels: int) -> None:
+    sizes = (("C", C), ("num_classes", num_classes), ("layers", layers))
+    for name, value in (*sizes, ("in_channels", in_channels)):
         check_int(name, value)
+    check_layers(layers)
 
 
 class _Network(nn.Module):
@@ -216,6 +218,8 @@ class _Network(nn.Module):
     cells: nn.ModuleList
     auxiliary_head: nn.Module | None
     classifier: nn.Linear
+    in_channels: int
+    """The channels of the images the network takes."""
 
     def __init__(self, genotype: GenotypeLike, layers: int, auxiliary: bool) -> None:
         super().__init__()
@@ -261,6 +265,9 @@ class _Network(nn.Module):
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def _check(self, x: torch.Tensor) -> None:
+        check_images(x, self.in_channels, self.classifier.weight.dtype, type(self).__name__)
+
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -271,6 +278,7 @@ class _Network(nn.Module):
         ``auxiliary=True``; otherwise the second element is ``None``. Trainers add
         ``auxiliary_weight * loss(aux_logits, target)`` to the loss.
         """
+        self._check(x)
         s0, s1 = self._stem(x)
         a0 = torch.relu(s0)
         a1 = a0 if s1 is s0 else torch.relu(s1)
@@ -285,7 +293,14 @@ class _Network(nn.Module):
         return self._head(s1), logits_aux
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for a batch of images."""
+        """Class logits for a batch of images ``(N, in_channels, H, W)``.
+
+        Raises:
+            TypeError: ``x`` is not floating point, or of another dtype than the weights
+                (outside autocast).
+            ValueError: ``x`` is not 4-D or has another number of channels.
+        """
+        self._check(x)
         s0, s1 = self._stem(x)
         a0 = torch.relu(s0)
         a1 = a0 if s1 is s0 else torch.relu(s1)
@@ -326,8 +341,9 @@ class NetworkCIFAR(_Network):
         *,
         in_channels: int = 3,
     ) -> None:
-        _check_sizes(C, num_classes, layers)
+        _check_sizes(C, num_classes, layers, in_channels)
         super().__init__(genotype, layers, auxiliary)
+        self.in_channels = in_channels
         C_stem = 3 * C
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
@@ -369,12 +385,13 @@ class NetworkImageNet(_Network):
         dropout: float = 0.0,
         in_channels: int = 3,
     ) -> None:
-        _check_sizes(C, num_classes, layers)
+        _check_sizes(C, num_classes, layers, in_channels)
         if C % 2:
             raise ValueError(f"NetworkImageNet needs an even C (the stem halves it), got {C}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         super().__init__(genotype, layers, auxiliary)
+        self.in_channels = in_channels
         self.stem0 = nn.Sequential(
             nn.Conv2d(in_channels, C // 2, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(C // 2),
