@@ -82,14 +82,15 @@ class CurriculumSchedule:
                 )
         order: tuple[str, ...] | None = None
         if op_order is not None:
-            if isinstance(op_order, str):
+            if isinstance(op_order, (str, bytes)) or not isinstance(op_order, Iterable):
                 raise ValueError(f"op_order must be a list of op names, got {op_order!r}")
             order = tuple(op_order)
-            if len(set(order)) != len(order):
-                raise ValueError(f"op_order lists an op twice: {list(order)}")
             for name in order:
                 if not isinstance(name, str):
                     raise ValueError(f"op_order must hold op names, got {name!r}")
+            if len(set(order)) != len(order):
+                raise ValueError(f"op_order lists an op twice: {list(order)}")
+            for name in order:
                 get_op(name)  # UnknownOpError (a KeyError) with close matches
             if max(s.n_ops for s in stage_list) > len(order):
                 raise ValueError(
@@ -234,7 +235,10 @@ class CurriculumSchedule:
             parsed = [Stage(**s) for s in stages]
         except TypeError as exc:
             raise ValueError(f"curriculum: bad stage: {exc}") from None
-        return cls(parsed, data.get("op_order"))
+        try:
+            return cls(parsed, data.get("op_order"))
+        except (TypeError, KeyError) as exc:  # a stage that is not one, an unknown op
+            raise ValueError(f"curriculum: {exc}") from None
 
     def to_json(self, indent: int | None = 2) -> str:
         """Serialize to JSON."""
