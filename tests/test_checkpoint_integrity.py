@@ -161,7 +161,7 @@ def test_a_well_formed_search_checkpoint_with_wrong_contents_is_refused(
     state = load_checkpoint(ckpt, "search")
     change, message = SEARCH_EDITS[edit]
     change(state)
-    save_checkpoint(ckpt, state, "search")  # a valid checksum over the wrong contents
+    save_checkpoint(ckpt, state, "search", check=False)  # a valid checksum, wrong contents
     before = _snapshot(out)
     searcher, train, val = build(str(out), resume=True)
     with pytest.raises(CheckpointError, match=message) as caught:
@@ -196,7 +196,7 @@ def test_a_well_formed_training_checkpoint_with_wrong_contents_is_refused(
     state = load_checkpoint(ckpt, "training")
     change, message = TRAINING_EDITS[edit]
     change(state)
-    save_checkpoint(ckpt, state, "training")
+    save_checkpoint(ckpt, state, "training", check=False)
     before = _snapshot(out)
     trainer, train, val = _trainer(out, resume=True)
     trainer.config = trainer.config.__class__(**{**trainer.config.to_dict(), "epochs": 2})
@@ -217,6 +217,20 @@ def test_a_training_resumed_with_other_settings_is_refused(
     with pytest.raises(CheckpointError, match=r"other settings: seed 0 \(now 3\)"):
         trainer.fit(train, val)
     assert _snapshot(out) == before
+
+
+def test_a_training_may_go_on_with_a_lower_learning_rate(
+    training_run: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What NonFiniteLossError advises: resume with a lower --lr (logged, not refused)."""
+    out = tmp_path / "run"
+    shutil.copytree(training_run, out)
+    trainer, train, val = _trainer(out, resume=True)
+    lowered = {**trainer.config.to_dict(), "lr": trainer.config.lr / 10, "epochs": 2}
+    trainer.config = trainer.config.__class__(**lowered)
+    result = trainer.fit(train, val)
+    assert len(result.history) == 2
+    assert "with lr=" in caplog.text and "scaled from here on" in caplog.text
 
 
 def test_damaged_training_checkpoints_are_refused_where_weights_are_read(

@@ -131,14 +131,17 @@ def test_stale_temporary_files_of_a_killed_write_are_removed(tmp_path: Path) -> 
     folder = RunFolder(tmp_path, "training")
     folder.prepare({}, resume=False)
     folder.release()
-    stale = tmp_path / ".last.pt.abc123.tmp"
+    stale = tmp_path / ".last.pt.abc123_x.tmp"  # as mkstemp names atomic_path's files
     stale.write_bytes(b"half a checkpoint")
-    mine = tmp_path / ".notes.txt.tmp"  # not a file cnas writes: left alone
+    (tmp_path / "stages" / "stage-1").mkdir(parents=True)
+    deep = tmp_path / "stages" / "stage-1" / ".supernet.safetensors.k3j9x_2a.tmp"
+    deep.write_bytes(b"half the weights")
+    mine = tmp_path / ".notes.txt.tmp"  # not a name atomic_path makes: left alone
     mine.write_text("x")
     again = RunFolder(tmp_path, "training")
     again.prepare({}, resume=True)
     again.release()
-    assert not stale.exists() and mine.exists()
+    assert not stale.exists() and not deep.exists() and mine.exists()
 
 
 # -- operating-system and device errors, before any work (issue 13, item 5, in part) --------------
@@ -310,3 +313,80 @@ def test_networks_say_what_images_they_take(images: str, error: type, message: s
         cifar.train().forward_with_aux(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast takes any floating dtype
         assert cifar.eval()(torch.rand(2, 3, 16, 16, dtype=torch.bfloat16)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("message", "errno_name"),
+    [
+        ("Error while serializing: I/O error: No space left on device (os error 28)", "ENOSPC"),
+        ("I/O error: Disk quota exceeded (os error 122)", "EDQUOT"),
+        ("[enforce fail at inline_container.cc:672] . unexpected pos 1 vs 2", "EIO"),
+    ],
+    ids=["safetensors, full", "safetensors, quota", "torch, disk not full"],
+)
+def test_a_writers_own_failure_becomes_the_os_error_behind_it(
+    message: str, errno_name: str, tmp_path: Path
+) -> None:
+    import errno
+
+    from cnas._io import atomic_path
+
+    def write(target: Path, exc: Exception) -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"partial")
+            raise exc
+
+    with pytest.raises(OSError, match=r"\[Errno \d+\]") as caught:
+        write(tmp_path / "w.safetensors", RuntimeError(message))
+    assert caught.value.errno == getattr(errno, errno_name)
+    assert caught.value.filename == str(tmp_path / "w.safetensors")
+    assert list(tmp_path.iterdir()) == []  # the partial file is gone
+    with pytest.raises(ValueError, match="not a write"):  # other errors pass as they are
+        write(tmp_path / "x", ValueError("not a write"))
+
+
+def test_a_state_that_a_resume_would_refuse_is_refused_when_saved(tmp_path: Path) -> None:
+    from cnas._run import save_checkpoint
+    from cnas._schema import SchemaError
+
+    sys.path.insert(0, str(Path(__file__).with_name("scripts")))
+    from checkpoint_states import minimal_state
+
+    state = {**minimal_state("training"), "history": [{"loss": [1.0]}]}
+    with pytest.raises(SchemaError, match=r"history\[0\].loss: expected a number"):
+        save_checkpoint(tmp_path / "last.pt", state, "training")
+    assert not (tmp_path / "last.pt").exists()
+
+
+@pytest.mark.parametrize("content", ["deep", "sparse", "meta", "surrogate"])
+def test_checkpoints_holding_what_no_checkpoint_holds_are_checkpoint_errors(
+    content: str, tmp_path: Path
+) -> None:
+    import torch
+
+    from cnas._run import load_checkpoint
+
+    sys.path.insert(0, str(Path(__file__).with_name("scripts")))
+    from checkpoint_states import minimal_state
+
+    nested: list[object] = []
+    for _ in range(200):  # past MAX_DEPTH, within what torch.save can write
+        nested = [nested]
+    odd = {
+        "deep": nested,
+        "sparse": torch.eye(3).to_sparse(),
+        "meta": torch.empty(2, device="meta"),
+        "surrogate": "\udc80",
+    }[content]
+    state = {
+        **minimal_state("search"),
+        "extra": odd,
+        "format": "cnas.search-checkpoint",
+        "version": 3,
+        "checksum": "sha256:0",
+    }
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="checkpoint.pt"):
+        load_checkpoint(tmp_path / "checkpoint.pt", "search")
+    with pytest.raises(WeightsFormatError, match="checkpoint.pt"):
+        cnas.models.read_state_dict(tmp_path / "checkpoint.pt")

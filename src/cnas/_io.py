@@ -5,12 +5,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["ATOMIC_TEMPORARY", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+
+ATOMIC_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+"""The name of ``atomic_path``'s temporary files (``.NAME.XXXXXXXX.tmp``, as ``mkstemp``
+makes them)."""
 
 
 def _file_mode() -> int:
@@ -27,7 +32,8 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     On error the temporary file is removed and ``path`` is left as it was; a write that
-    failed because the disk is full raises ``OSError`` (``ENOSPC``) whatever the writer
+    failed in the writer (torch's ``unexpected pos``, safetensors' ``os error 28``)
+    raises the ``OSError`` behind it (``ENOSPC`` for a full disk), whatever the writer
     raised.
 
     Raises:
@@ -49,13 +55,30 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     except OSError:
         raise
     except Exception as exc:
-        # torch and safetensors report a full disk in their own words (torch: "unexpected
-        # pos"); callers and the CLI get the operating system's error instead
-        if os.strerror(errno.ENOSPC) in str(exc) or _disk_full(target.parent):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from exc
-        raise
+        # torch and safetensors report a failed write in their own words; callers and the
+        # CLI get the operating system's error instead
+        error = _write_error(exc, target)
+        if error is None:
+            raise
+        raise error from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write_error(exc: BaseException, target: Path) -> OSError | None:
+    """The ``OSError`` behind a writer's failure, or ``None`` when it was not a write
+    that failed: safetensors names the errno (``... (os error 28)``); torch says only
+    ``unexpected pos`` (a full disk, or a quota: ENOSPC when the disk is nearly full)."""
+    text = str(exc)
+    code = re.search(r"\(os error (\d+)\)", text)
+    if code:
+        number = int(code.group(1))
+        return OSError(number, os.strerror(number), str(target))
+    if "unexpected pos" in text or "file write failed" in text:
+        if _disk_full(target.parent):  # (while the partial file still fills it)
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+        return OSError(errno.EIO, f"the write failed ({text.strip()[:120]})", str(target))
+    return None
 
 
 def _disk_full(folder: Path) -> bool:

@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from . import distributed as dist_utils
-from ._io import atomic_path, atomic_write_text
+from ._io import ATOMIC_TEMPORARY, atomic_path, atomic_write_text
 from ._schema import (
     ANY,
     BOOL,
@@ -139,7 +139,9 @@ CHECKPOINT_SCHEMAS: dict[str, Schema] = {
             "position": Dict({"stage": Int(0), "step": Int(0), "finished": BOOL}),
             "supernet": MapOf(STR, Tensor()),
             "optimizer": _OPTIMIZER,
-            "strategy": Dict({"name": STR, "settings": MapOf(STR, ANY), "state": MapOf(STR)}),
+            "strategy": Dict(
+                {"name": STR, "settings": MapOf(STR, ANY), "state": MapOf(OneOf((STR, Int())))}
+            ),
             "history": _HISTORY,
             "stages": ListOf(MapOf(STR, ANY)),
             "rng": Dict({**_RNG, "generator": _GENERATOR}, optional=_CUDA_RNG),
@@ -283,14 +285,25 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 # -- checkpoints -------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], kind: RunKind) -> None:
+def save_checkpoint(
+    path: str | os.PathLike[str], state: Mapping[str, Any], kind: RunKind, *, check: bool = True
+) -> None:
     """Write ``state`` to ``path`` atomically, tagged with ``kind``'s format and version
     and with the ``checksum`` of everything else it holds: the previous file stays valid
-    until the new one is complete."""
+    until the new one is complete.
+
+    Raises:
+        SchemaError: (``check``, a ``ValueError``) ``state`` does not have the structure
+            that ``load_checkpoint`` requires, so a resume would refuse it. ``check=False``
+            writes it anyway (the tests make ill-formed checkpoints so).
+        CheckpointError: the file cannot be written (a full disk, no permission).
+    """
     fmt, version = CHECKPOINT_FORMATS[kind]
     payload = {**{k: v for k, v in state.items() if k != "checksum"}, "format": fmt}
     payload["version"] = version
     payload["checksum"] = digest(payload)
+    if check:  # a state that a resume would refuse is its writer's bug: found now, not then
+        validate(payload, CHECKPOINT_SCHEMAS[kind])
     try:
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
@@ -318,6 +331,8 @@ def load_checkpoint(path: str | os.PathLike[str], kind: RunKind) -> dict[str, An
         with warnings.catch_warnings():  # a corrupt file gets our error, not torch's warning
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             state = torch.load(p, map_location="cpu", weights_only=True)
+    except MemoryError:  # a whole checkpoint on a small machine: not a damaged file
+        raise
     except Exception as exc:  # a damaged file can fail anywhere in the unpickler
         raise CheckpointError(
             f"{p} is not a readable checkpoint ({_load_failure(exc)}); it was left "
@@ -360,8 +375,10 @@ def verify_checkpoint(state: Any, path: str | os.PathLike[str], kind: RunKind) -
     contents = {k: v for k, v in state.items() if k != "checksum"}
     try:
         actual = digest(contents)
-    except TypeError as exc:  # something weights_only loading allows but no checkpoint holds
-        actual = str(exc)
+    except Exception as exc:  # what weights_only loading allows but no checkpoint holds
+        raise CheckpointError(
+            f"{p} holds what no {kind} checkpoint holds ({exc}); it was left untouched"
+        ) from None
     if state.get("checksum") != actual:
         raise CheckpointError(
             f"{p} does not match its checksum: it was changed or damaged after it was "
@@ -521,13 +538,13 @@ class RunFolder:
             )
 
     def _remove_stale_temporaries(self) -> None:
-        """Delete the temporary files an atomic write of a run killed mid-write left
-        (``.last.pt.XXXX.tmp``): only the holder of the lock writes here."""
+        """Delete the temporary files that atomic writes of a run killed mid-write left
+        (``.last.pt.k3j9x_2a.tmp``, also in ``stages/``): only the holder of the lock
+        writes here, so no other writer's file is among them."""
         if not self.path.is_dir():
             return
-        names = {self.checkpoint.name, "best.pt", CONFIG_NAME, METRICS_NAME}
-        for tmp in self.path.glob(".*.tmp"):
-            if any(tmp.name.startswith(f".{name}.") for name in names):
+        for tmp in self.path.rglob(".*.tmp"):
+            if tmp.is_file() and ATOMIC_TEMPORARY.fullmatch(tmp.name):
                 tmp.unlink(missing_ok=True)
                 logger.info("removed %s, left by a run that stopped mid-write", tmp)
 

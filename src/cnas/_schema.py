@@ -274,36 +274,46 @@ _SCALAR_TAGS: tuple[tuple[type, bytes], ...] = (
 )
 
 
-def _feed(h: Any, value: Any) -> None:
+def _feed(h: Any, value: Any, depth: int = 0) -> None:
     """Add ``value`` to the hash ``h``: each item with its type tag and length, so that
     no two different values feed the same bytes."""
+    if depth > MAX_DEPTH:
+        raise TypeError(f"cannot digest a value nested more than {MAX_DEPTH} deep")
     if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided or value.is_meta or value.is_quantized:
+            what = f"{value.layout} {value.dtype} tensor on {value.device}"
+            raise TypeError(f"cannot digest a {what}")
         t = value.detach().cpu().contiguous()
-        head = f"T{t.dtype}{tuple(t.shape)}".encode()
-        h.update(len(head).to_bytes(4, "little") + head)
+        head = f"{t.dtype}{tuple(t.shape)}".encode()
+        h.update(b"T" + len(head).to_bytes(8, "little") + head)
         if t.numel():
             h.update(t.resolve_conj().resolve_neg().reshape(-1).view(torch.uint8).numpy())
     elif isinstance(value, Mapping):
         h.update(b"D" + len(value).to_bytes(8, "little"))
         for key in sorted(value, key=lambda k: (type(k).__name__, repr(k))):
-            _feed(h, key)
-            _feed(h, value[key])
+            _feed(h, key, depth + 1)
+            _feed(h, value[key], depth + 1)
     elif isinstance(value, (list, tuple)):
         h.update((b"L" if isinstance(value, list) else b"U") + len(value).to_bytes(8, "little"))
         for item in value:
-            _feed(h, item)
+            _feed(h, item, depth + 1)
     else:
         if isinstance(value, (str, bytes)):
-            data = value.encode() if isinstance(value, str) else value
+            # (surrogatepass: a string with a lone surrogate has a digest too)
+            data = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
             tag = b"S" if isinstance(value, str) else b"B"
         elif value is None or isinstance(value, (bool, int, float, complex)):
             tag = next(t for kind, t in _SCALAR_TAGS if isinstance(value, kind))
             data = repr(value).encode()
-        elif isinstance(value, (torch.dtype, torch.device, torch.Size)):
+        elif isinstance(value, (torch.dtype, torch.device)):
             data, tag = repr(value).encode(), b"O"
         else:
             raise TypeError(f"cannot digest a {type(value).__name__}")
         h.update(tag + len(data).to_bytes(8, "little") + data)
+
+
+MAX_DEPTH = 64
+"""The deepest nesting ``digest`` follows: checkpoints nest about ten deep."""
 
 
 def digest(value: Any) -> str:
@@ -311,7 +321,7 @@ def digest(value: Any) -> str:
 
     Raises:
         TypeError: ``value`` holds something other than containers, numbers, strings,
-            bytes and tensors.
+            bytes and dense tensors, or nests deeper than ``MAX_DEPTH``.
     """
     h = hashlib.sha256()
     _feed(h, value)

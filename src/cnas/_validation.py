@@ -52,15 +52,27 @@ def _autocast_on(device_type: str) -> bool:
         return bool(torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
 
 
-def check_images(x: object, in_channels: int, dtype: torch.dtype, what: str) -> None:
+def _traced(x: object) -> bool:
+    """``x`` stands for a tensor in a transform that sees no real one: an FX proxy, or a
+    per-sample view under ``vmap`` (whose dimensions are not the batch's)."""
+    if isinstance(x, torch.fx.Proxy):
+        return True
+    is_batched = getattr(torch._C._functorch, "is_batchedtensor", None)
+    return bool(isinstance(x, torch.Tensor) and is_batched is not None and is_batched(x))
+
+
+def check_images(x: object, in_channels: int, weight: object, what: str) -> None:
     """Raise a clear error unless ``x`` is a batch of images that ``what`` can take:
-    a 4-D floating tensor ``(N, in_channels, H, W)`` of the weights' ``dtype`` (any
-    floating dtype under autocast).
+    a 4-D floating tensor ``(N, in_channels, H, W)`` of the dtype of ``weight`` (the
+    layer that takes ``x``; any floating dtype under autocast, or when ``weight`` is not
+    a floating tensor, as in a quantized layer).
 
     Raises:
         TypeError: not a tensor, not floating point, or of another dtype than the weights.
         ValueError: not 4-D, or with another number of channels.
     """
+    if _traced(x):
+        return
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} takes a tensor of images, got {type(x).__name__}")
     if x.dim() != 4:
@@ -80,6 +92,9 @@ def check_images(x: object, in_channels: int, dtype: torch.dtype, what: str) -> 
             f"{what} takes floating-point images, got {x.dtype}; convert them, for example "
             "with x.float() / 255 and the dataset's normalization"
         )
+    dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
+    if dtype is None or not dtype.is_floating_point:
+        return
     if x.dtype != dtype and not _autocast_on(x.device.type):
         raise TypeError(
             f"{what} has {dtype} weights and got {x.dtype} images; convert the images with "

@@ -444,7 +444,7 @@ class SuperNet(nn.Module):
             TypeError: ``x`` is not floating point, or of another dtype than the weights
                 (outside autocast).
         """
-        check_images(x, self.in_channels, self.classifier.weight.dtype, "SuperNet")
+        check_images(x, self.in_channels, getattr(self.stem[0], "weight", None), "SuperNet")
         if isinstance(arch, MixedWeights):
             self.check_weights(arch)
         else:

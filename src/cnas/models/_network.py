@@ -8,7 +8,7 @@ checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -266,7 +266,9 @@ class _Network(nn.Module):
         raise NotImplementedError
 
     def _check(self, x: torch.Tensor) -> None:
-        check_images(x, self.in_channels, self.classifier.weight.dtype, type(self).__name__)
+        stem = cast(nn.Module, getattr(self, "stem", None) or self.stem0)
+        first = next(iter(stem.children()), None)  # the layer that takes the images
+        check_images(x, self.in_channels, getattr(first, "weight", None), type(self).__name__)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -392,7 +392,9 @@ class Searcher:
                 f"stopped and its last checkpoint ({self.run_folder.checkpoint}) is kept: "
                 "lower the learning rate (--lr), or check the data"
             ) from None
-        stats.update(self.strategy.end_epoch())
+        extra: Mapping[str, Any] = self.strategy.end_epoch()  # (a plugin may give tensors)
+        for key, value in extra.items():  # numbers, as the record holds
+            stats[key] = float(value) if isinstance(value, torch.Tensor) else value
         elapsed = time.perf_counter() - start
         record: dict[str, Any] = {
             "stage": self._stage_index,
@@ -680,39 +682,45 @@ class Searcher:
                     f"it searched with op order {state['op_order']}, this search has "
                     f"{list(self.engine.op_order)}"
                 )
+            position = state["position"]
+            history = list(state["history"])
+            results = [StageResult.from_dict(d) for d in state["stages"]]
+            self._check_position(schedule, position, results)
+            # (all checked before anything is loaded: a refusal leaves this search as it was,
+            # but for a strategy state that its own load_state_dict refuses halfway)
             self.supernet.load_state_dict(state["supernet"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.strategy.load_state_dict(saved["state"])
-            position = state["position"]
             self.engine.generator.set_state(state["rng"]["generator"])
             set_rng_state(state["rng"])
-            self.history = list(state["history"])
-            self.stage_results = [StageResult.from_dict(d) for d in state["stages"]]
-            self._check_position(schedule, position)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path} does not fit this search: {exc}") from None
+        self.history, self.stage_results = history, results
         self._schedule = schedule
         self._stage_index = int(position["stage"])
         self._step = int(position["step"])
         self._finished = bool(position["finished"])
         self._entered = None
 
-    def _check_position(self, schedule: CurriculumSchedule, position: Mapping[str, Any]) -> None:
+    def _check_position(
+        self,
+        schedule: CurriculumSchedule,
+        position: Mapping[str, Any],
+        results: Sequence[StageResult],
+    ) -> None:
         """Raise ``ValueError`` unless a checkpoint's position is one this search can be at:
         a stage of its schedule (or past the last one, when finished), a step of that
         stage's plan, and one stage result per finished stage."""
         stage, step, finished = position["stage"], position["step"], position["finished"]
         n_stages = len(schedule.stages)
         if not 0 <= stage <= n_stages or finished != (stage == n_stages):
-            state = "finished" if finished else "unfinished"
-            raise ValueError(f"an {state} search at stage {stage + 1} of {n_stages}")
+            state = "a finished" if finished else "an unfinished"
+            raise ValueError(f"{state} search at stage {stage + 1} of {n_stages}")
         if stage < n_stages and not 0 <= step < len(self._plan(schedule.stages[stage])):
             raise ValueError(f"step {step} is past the end of stage {stage + 1}")
-        if len(self.stage_results) != stage:
-            raise ValueError(
-                f"{len(self.stage_results)} stage result(s) for {stage} finished stage(s)"
-            )
-        if [r.index for r in self.stage_results] != list(range(stage)):
+        if len(results) != stage:
+            raise ValueError(f"{len(results)} stage result(s) for {stage} finished stage(s)")
+        if [r.index for r in results] != list(range(stage)):
             raise ValueError("its stage results are out of order")
 
     def _broadcast_parameters(self) -> None:

@@ -50,9 +50,17 @@ class TrainResult:
     output_dir: Path
 
 
-_RESUMABLE_CHANGES = frozenset({"num_workers", "max_steps", "compile", "channels_last", "epochs"})
-"""The settings a resumed training may change: how it runs, and how long (a longer run's
-learning-rate schedule then differs from one planned that long, which is logged)."""
+_RESUMABLE_CHANGES = frozenset({"num_workers", "max_steps", "compile", "channels_last"})
+"""The settings a resumed training may change silently: how it runs, not what it computes."""
+
+_LOGGED_CHANGES = {
+    "epochs": "the learning-rate schedule is stretched from here on",
+    "lr": "the learning-rate schedule is scaled from here on",
+    "lr_min": "the learning-rate schedule ends elsewhere",
+    "grad_clip": "gradients are clipped otherwise from here on",
+}
+"""The settings a resumed training may change with a warning: the ways to go on after a
+diverged loss (a lower ``lr``, tighter clipping) or to train longer."""
 
 
 class Trainer:
@@ -381,38 +389,47 @@ class Trainer:
             )
         saved_config = state.get("train_config", {})
         now = self.config.to_dict()
-        changed = [
-            f"{k} {saved_config.get(k)!r} (now {now.get(k)!r})"
-            for k in sorted(set(saved_config) | set(now))
-            if k not in _RESUMABLE_CHANGES and saved_config.get(k) != now.get(k)
+        # (a setting only one side knows, from another cnas version, is not compared)
+        shared = sorted(set(saved_config) & set(now))
+        changed = [k for k in shared if saved_config[k] != now[k]]
+        refused = [
+            f"{k} {saved_config[k]!r} (now {now[k]!r})"
+            for k in changed
+            if k not in _RESUMABLE_CHANGES and k not in _LOGGED_CHANGES
         ]
-        if changed:
+        if refused:
             raise CheckpointError(
-                f"{path} is a run with other settings: {', '.join(changed)}; resume it with "
+                f"{path} is a run with other settings: {', '.join(refused)}; resume it with "
                 "the settings it started with (its config.json has them), or start a new run"
             )
-        if saved_config.get("epochs", now["epochs"]) != now["epochs"]:
-            logger.warning(
-                "resuming a run planned for %s epochs with epochs=%d: the learning-rate "
-                "schedule is stretched from here on",
-                saved_config.get("epochs"),
-                now["epochs"],
-            )
         try:
+            epoch, step = int(state["epoch"]), int(state["step"])
+            best_top1, best_epoch = float(state["best_top1"]), int(state["best_epoch"])
+            history = list(state["history"])
+            if len(history) != epoch or best_epoch > epoch:
+                raise ValueError(
+                    f"it holds {len(history)} epoch record(s) for {epoch} finished "
+                    f"epoch(s), its best epoch {best_epoch}"
+                )
+            # (checked before anything is loaded, so a refusal leaves this trainer as it was)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scaler.load_state_dict(state["scaler"])
-            self.epoch, self.step = int(state["epoch"]), int(state["step"])
-            self.best_top1, self.best_epoch = float(state["best_top1"]), int(state["best_epoch"])
-            self.history = list(state["history"])
-            if len(self.history) != self.epoch or self.best_epoch > self.epoch:
-                raise ValueError(
-                    f"it holds {len(self.history)} epoch record(s) for {self.epoch} finished "
-                    f"epoch(s), its best epoch {self.best_epoch}"
-                )
             set_rng_state(state["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{path} does not fit this training run: {exc}") from None
+        self.epoch, self.step, self.history = epoch, step, history
+        self.best_top1, self.best_epoch = best_top1, best_epoch
+        for k in changed:
+            if k in _LOGGED_CHANGES:
+                logger.warning(
+                    "resuming %s with %s=%r (it started with %r): %s",
+                    path.parent,
+                    k,
+                    now[k],
+                    saved_config[k],
+                    _LOGGED_CHANGES[k],
+                )
 
     def _export(self, final: dict[str, float]) -> None:
         # the same writer as cnas.models.save_pretrained: weights, config.json, model card
