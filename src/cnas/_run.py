@@ -1,17 +1,18 @@
 """The run layer shared by search and training (and, later, studies).
 
-(About 550 lines on purpose: the design names one module for the run layer, and its
-parts, the folder and its lock, checkpoints, random state and loaders, are one contract
-that search and training read together.)
+(About 700 lines on purpose: the design names one module for the run layer, and its
+parts, the folder and its lock, checkpoints with their schemas and checksums, random
+state and loaders, are one contract that search and training read together.)
 
 A run is a folder with an identity and a history:
 
 - ``config.json``: what the run is (``"run": {"kind": "search"|"training", ...}``) and
   how it was set up, written before anything else;
 - the checkpoint (``checkpoint.pt`` for a search, ``last.pt`` for a training): the
-  complete state after the last finished epoch, written atomically, read back with
-  ``weights_only`` loading; :class:`~cnas.errors.CheckpointError` when it is corrupt,
-  of another kind or of another version;
+  complete state after the last finished epoch, written atomically with a checksum of
+  its contents, read back with ``weights_only`` loading and checked against its kind's
+  schema; :class:`~cnas.errors.CheckpointError` when it is corrupt, does not match its
+  checksum or schema, or is of another kind or version;
 - ``metrics.jsonl``: one JSON record per finished epoch, appended only once the
   checkpoint that holds the epoch is written (so a kill at any moment leaves metrics that
   the checkpoint covers), rewritten from the checkpoint's history on resume; TensorBoard

@@ -248,7 +248,7 @@ def bad_inputs(work: Path) -> Row:
         ["genotypes", str(nested)],
         ["evaluate", "--weights", str(work / "missing.safetensors")],
         ["evaluate", "--weights", str(nested)],
-        ["convert", str(nested), "-o", str(work / "converted")],
+        ["convert", str(nested), str(work / "converted")],
         ["train", *TINY, "--arch", "CNAS", "--bogus-flag"],
     ]
     ok = 0
