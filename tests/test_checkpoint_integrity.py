@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import cnas
-from cnas._run import load_checkpoint, save_checkpoint
+from cnas._run import RunKind, load_checkpoint, save_checkpoint
 from cnas._schema import digest
 from cnas.errors import CheckpointError, WeightsFormatError
 from cnas.training import TrainConfig, Trainer
@@ -127,6 +127,20 @@ def _delete(key: str) -> Callable[[dict[str, Any]], None]:
     return lambda state: state.pop(key)
 
 
+def _edited_copy(
+    run: Path, tmp_path: Path, kind: RunKind, change: Callable[[dict[str, Any]], None]
+) -> tuple[Path, Path, dict[str, bytes]]:
+    """A copy of ``run`` whose checkpoint has ``change`` applied and a valid checksum over
+    the wrong contents: (folder, checkpoint, snapshot of the folder)."""
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    ckpt = out / ("checkpoint.pt" if kind == "search" else "last.pt")
+    state = load_checkpoint(ckpt, kind)
+    change(state)
+    save_checkpoint(ckpt, state, kind, check=False)
+    return out, ckpt, _snapshot(out)
+
+
 SEARCH_EDITS = {
     "position.stage=99": (_set(("position", "stage"), 99), "stage 100 of 4"),
     "position.step=-1": (_set(("position", "step"), -1), r"position.step: expected an integer"),
@@ -155,14 +169,8 @@ SEARCH_EDITS = {
 def test_a_well_formed_search_checkpoint_with_wrong_contents_is_refused(
     search_run: Path, tmp_path: Path, edit: str
 ) -> None:
-    out = tmp_path / "run"
-    shutil.copytree(search_run, out)
-    ckpt = out / "checkpoint.pt"
-    state = load_checkpoint(ckpt, "search")
     change, message = SEARCH_EDITS[edit]
-    change(state)
-    save_checkpoint(ckpt, state, "search", check=False)  # a valid checksum, wrong contents
-    before = _snapshot(out)
+    out, ckpt, before = _edited_copy(search_run, tmp_path, "search", change)
     searcher, train, val = build(str(out), resume=True)
     with pytest.raises(CheckpointError, match=message) as caught:
         searcher.fit(train, val)
@@ -190,14 +198,8 @@ TRAINING_EDITS = {
 def test_a_well_formed_training_checkpoint_with_wrong_contents_is_refused(
     training_run: Path, tmp_path: Path, edit: str
 ) -> None:
-    out = tmp_path / "run"
-    shutil.copytree(training_run, out)
-    ckpt = out / "last.pt"
-    state = load_checkpoint(ckpt, "training")
     change, message = TRAINING_EDITS[edit]
-    change(state)
-    save_checkpoint(ckpt, state, "training", check=False)
-    before = _snapshot(out)
+    out, ckpt, before = _edited_copy(training_run, tmp_path, "training", change)
     trainer, train, val = _trainer(out, resume=True)
     trainer.config = trainer.config.__class__(**{**trainer.config.to_dict(), "epochs": 2})
     with pytest.raises(CheckpointError, match=message) as caught:

@@ -19,22 +19,20 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings  # in the test extra
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")  # in the test extra; CI installs it
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-import cnas  # noqa: E402
-from cnas._run import (  # noqa: E402
-    CHECKPOINT_FORMATS,
+import cnas
+from cnas._run import (
     load_checkpoint,
     save_checkpoint,
+    seal_checkpoint,
     verify_checkpoint,
 )
-from cnas._schema import digest  # noqa: E402
-from cnas.errors import CheckpointError, GenotypeError, WeightsFormatError  # noqa: E402
-from cnas.models import read_state_dict  # noqa: E402
-from cnas.models._config import network_from_config  # noqa: E402
+from cnas._schema import digest
+from cnas.errors import CheckpointError, GenotypeError, WeightsFormatError
+from cnas.models import read_state_dict
+from cnas.models._config import network_from_config
 
 SCRIPTS = Path(__file__).with_name("scripts")
 sys.path.insert(0, str(SCRIPTS))
@@ -269,12 +267,6 @@ def test_network_config_json_raises_only_weights_format_errors() -> None:
 # -- checkpoints ----------------------------------------------------------------------------------
 
 
-def _with_checksum(state: dict[str, Any], kind: str) -> dict[str, Any]:
-    fmt, version = CHECKPOINT_FORMATS[kind]
-    payload = {**state, "format": fmt, "version": version}
-    return {**payload, "checksum": digest(payload)}
-
-
 def _tensor_like(value: Any) -> Any:
     """Some random values become tensors, as checkpoints hold them."""
     if isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
@@ -320,7 +312,9 @@ def test_training_checkpoint_structures_raise_only_checkpoint_errors(
     @fuzz(150, deadline_ms=10_000)
     @given(st.data())
     def run(data: st.DataObject) -> None:
-        checked = _with_checksum(_edit_somewhere(real, data, skip=tensors), "training")
+        checked = seal_checkpoint(
+            _edit_somewhere(real, data, skip=tensors), "training", check=False
+        )
         try:
             verify_checkpoint(checked, tmp_path / "last.pt", "training")
             tiny_trainer._load(checked, tmp_path / "last.pt")
@@ -340,7 +334,9 @@ def test_search_checkpoint_structures_raise_only_checkpoint_errors(tmp_path: Pat
     @fuzz(150, deadline_ms=10_000)
     @given(st.data())
     def run(data: st.DataObject) -> None:
-        checked = _with_checksum(_edit_somewhere(real, data, skip={"supernet"}), "search")
+        checked = seal_checkpoint(
+            _edit_somewhere(real, data, skip={"supernet"}), "search", check=False
+        )
         fresh, _, _ = build(str(tmp_path / "run"))
         try:
             verify_checkpoint(checked, tmp_path / "checkpoint.pt", "search")

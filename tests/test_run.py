@@ -277,10 +277,10 @@ class _Killed(BaseException):
 
 
 def _die_on_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    def die(path: Any, state: Any, kind: Any) -> None:
+    def die(path: Any, sealed: Any) -> None:
         raise _Killed
 
-    monkeypatch.setattr(_run, "save_checkpoint", die)
+    monkeypatch.setattr(_run, "write_checkpoint", die)
 
 
 def test_a_training_killed_in_its_first_checkpoint_starts_again(

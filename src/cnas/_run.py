@@ -91,8 +91,10 @@ __all__ = [
     "per_process_batch",
     "rng_state",
     "save_checkpoint",
+    "seal_checkpoint",
     "set_rng_state",
     "verify_checkpoint",
+    "write_checkpoint",
 ]
 
 logger = logging.getLogger("cnas")
@@ -286,18 +288,17 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 # -- checkpoints -------------------------------------------------------------------------------
 
 
-def save_checkpoint(
-    path: str | os.PathLike[str], state: Mapping[str, Any], kind: RunKind, *, check: bool = True
-) -> None:
-    """Write ``state`` to ``path`` atomically, tagged with ``kind``'s format and version
-    and with the ``checksum`` of everything else it holds: the previous file stays valid
-    until the new one is complete.
+def seal_checkpoint(
+    state: Mapping[str, Any], kind: RunKind, *, check: bool = True
+) -> dict[str, Any]:
+    """``state`` as ``save_checkpoint`` writes it: tagged with ``kind``'s format and
+    version, and with the ``checksum`` of everything else it holds (a ``checksum`` that
+    ``state`` already has is replaced).
 
     Raises:
         SchemaError: (``check``, a ``ValueError``) ``state`` does not have the structure
             that ``load_checkpoint`` requires, so a resume would refuse it. ``check=False``
-            writes it anyway (the tests make ill-formed checkpoints so).
-        CheckpointError: the file cannot be written (a full disk, no permission).
+            seals it anyway (the tests make ill-formed checkpoints so).
     """
     fmt, version = CHECKPOINT_FORMATS[kind]
     payload = {**{k: v for k, v in state.items() if k != "checksum"}, "format": fmt}
@@ -305,14 +306,36 @@ def save_checkpoint(
     payload["checksum"] = digest(payload)
     if check:  # a state that a resume would refuse is its writer's bug: found now, not then
         validate(payload, CHECKPOINT_SCHEMAS[kind])
+    return payload
+
+
+def write_checkpoint(path: str | os.PathLike[str], sealed: Mapping[str, Any]) -> None:
+    """Write a ``seal_checkpoint`` result to ``path`` atomically: the previous file stays
+    valid until the new one is complete.
+
+    Raises:
+        CheckpointError: the file cannot be written (a full disk, no permission).
+    """
     try:
         with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
+            torch.save(dict(sealed), tmp)
     except OSError as exc:  # a full disk (see atomic_path), a folder made read-only
         raise CheckpointError(
             f"could not write {path}: {(exc.strerror or str(exc)).lower()}; the previous "
             "checkpoint, if any, is kept"
         ) from exc
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], state: Mapping[str, Any], kind: RunKind, *, check: bool = True
+) -> None:
+    """Seal ``state`` (``seal_checkpoint``) and write it (``write_checkpoint``).
+
+    Raises:
+        SchemaError: see ``seal_checkpoint``.
+        CheckpointError: see ``write_checkpoint``.
+    """
+    write_checkpoint(path, seal_checkpoint(state, kind, check=check))
 
 
 def load_checkpoint(path: str | os.PathLike[str], kind: RunKind) -> dict[str, Any]:
@@ -660,10 +683,18 @@ class RunFolder:
                 if isinstance(value, float):
                     self._writer.add_scalar(f"{prefix}/{key}" if prefix else key, value, step)
 
-    def save(self, state: Mapping[str, Any]) -> None:
-        """Write the checkpoint (main process), then wait for every process."""
+    def save(self, state: Mapping[str, Any], *, also: Sequence[Path] = ()) -> None:
+        """Write the checkpoint (main process), then wait for every process.
+
+        Args:
+            state: The run's state.
+            also: Other files to write the same checkpoint to first (a training's
+                ``best.pt``); it is sealed once for all of them.
+        """
         if dist_utils.is_main_process():
-            save_checkpoint(self.checkpoint, state, self.kind)
+            sealed = seal_checkpoint(state, self.kind)
+            for path in (*also, self.checkpoint):
+                write_checkpoint(path, sealed)
         dist_utils.barrier()
 
     # -- TensorBoard ------------------------------------------------------------------------

@@ -52,13 +52,15 @@ def _autocast_on(device_type: str) -> bool:
         return bool(torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
 
 
+_IS_BATCHED = getattr(torch._C._functorch, "is_batchedtensor", None)
+
+
 def _traced(x: object) -> bool:
     """``x`` stands for a tensor in a transform that sees no real one: an FX proxy, or a
     per-sample view under ``vmap`` (whose dimensions are not the batch's)."""
     if isinstance(x, torch.fx.Proxy):
         return True
-    is_batched = getattr(torch._C._functorch, "is_batchedtensor", None)
-    return bool(isinstance(x, torch.Tensor) and is_batched is not None and is_batched(x))
+    return bool(isinstance(x, torch.Tensor) and _IS_BATCHED is not None and _IS_BATCHED(x))
 
 
 def check_images(x: object, in_channels: int, weight: object, what: str) -> None:

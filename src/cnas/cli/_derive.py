@@ -91,7 +91,6 @@ def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
-
     from ..curriculum import CurriculumSchedule
     from ..data import DatasetNotFoundError, load_search_data
     from ..errors import CheckpointError

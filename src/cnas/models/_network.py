@@ -8,7 +8,7 @@ checkpoints load with ``strict=True``.
 from __future__ import annotations
 
 import os
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -265,10 +265,13 @@ class _Network(nn.Module):
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def _input_layer(self) -> nn.Module:
+        """The layer that takes the images."""
+        raise NotImplementedError
+
     def _check(self, x: torch.Tensor) -> None:
-        stem = cast(nn.Module, getattr(self, "stem", None) or self.stem0)
-        first = next(iter(stem.children()), None)  # the layer that takes the images
-        check_images(x, self.in_channels, getattr(first, "weight", None), type(self).__name__)
+        weight = getattr(self._input_layer(), "weight", None)
+        check_images(x, self.in_channels, weight, type(self).__name__)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -359,6 +362,9 @@ class NetworkCIFAR(_Network):
         s = self.stem(x)
         return s, s
 
+    def _input_layer(self) -> nn.Module:
+        return self.stem[0]
+
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(global_mean(x))  # type: ignore[no-any-return]
 
@@ -414,6 +420,9 @@ class NetworkImageNet(_Network):
     def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s0 = self.stem0(x)
         return s0, self.stem1(s0)
+
+    def _input_layer(self) -> nn.Module:
+        return self.stem0[0]
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         out = self.dropout(global_mean(x))

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed as dist_utils
 from .._metrics import batch_totals, summarize
-from .._run import RunFolder, device_batches, make_loader, rng_state, save_checkpoint, set_rng_state
+from .._run import RunFolder, device_batches, make_loader, rng_state, set_rng_state
 from ..errors import CheckpointError, NonFiniteLossError
 from ..models import NetworkCIFAR, NetworkImageNet, network_config, save_pretrained
 from ..ops import use_gemv_batchnorm
@@ -275,10 +275,8 @@ class Trainer:
                 100 * val["top5"],
                 record["images_per_s"],
             )
-            state = self._state()
-            if improved and dist_utils.is_main_process():
-                save_checkpoint(self.output_dir / "best.pt", state, "training")
-            self.run_folder.save(state)
+            best = [self.output_dir / "best.pt"] if improved else []
+            self.run_folder.save(self._state(), also=best)
             self.run_folder.append_metrics(record, step=epoch)  # what the checkpoint holds
 
     def _steps_done(self) -> bool:
