@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what the names below resolve to, for type checkers and the 
     from . import models as models
     from . import ops as ops
     from . import search as search
+    from . import study as study
     from . import training as training
     from . import utils as utils
     from . import viz as viz
@@ -60,6 +61,7 @@ _SUBMODULES = frozenset(
         "models",
         "ops",
         "search",
+        "study",
         "training",
         "utils",
         "viz",
@@ -133,6 +135,7 @@ __all__ = [
     "models",
     "ops",
     "search",
+    "study",
     "training",
     "utils",
     "viz",

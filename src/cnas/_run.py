@@ -165,7 +165,8 @@ CHECKPOINT_SCHEMAS: dict[str, Schema] = {
             "history": _HISTORY,
             "rng": Dict(_RNG, optional=_CUDA_RNG),
             **_ENVELOPE,
-        }
+        },
+        optional={"data": MapOf(STR, ANY)},
     ),
 }
 """Per run kind: the structure its checkpoints must have before any of it is used (what

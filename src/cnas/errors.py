@@ -24,6 +24,8 @@ __all__ = [
     "GenotypeError",
     "NonFiniteLossError",
     "RunLockedError",
+    "StudyPlanError",
+    "StudyRunError",
     "UnknownGenotypeError",
     "UnknownModelError",
     "UnknownNameError",
@@ -116,3 +118,14 @@ class WeightsFormatError(CnasError, ValueError):
     """A weights file cannot be used: unreadable, refused by ``weights_only`` loading
     (it needs unpickling of arbitrary objects), not a state dict, or not fitting the
     network."""
+
+
+class StudyPlanError(CnasError, ValueError):
+    """A study plan cannot run as given (an unknown strategy, curriculum or dataset, a
+    budget that cannot be equal across arms, a value of the wrong kind), or a study folder
+    holds another plan. The message names the field; nothing has run."""
+
+
+class StudyRunError(CnasError, RuntimeError):
+    """A run of a study failed. Its log (``logs/RUN.log`` in the study folder) has the
+    details; the runs that finished are kept, and ``--resume`` continues the study."""

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import _convert, _derive, _draw, _search, _train
+from . import _convert, _derive, _draw, _search, _study, _train
 from ._common import CLIError, DeferredParser, err
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _derive.add_derive_parser(sub)
     _train.add_parsers(sub)
     _convert.add_parser(sub)
+    _study.add_study_parser(sub)
     return parser
 
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # long-running commands report their epochs; the others only warnings
-    base = logging.INFO if args.command in ("search", "train") else logging.WARNING
+    base = logging.INFO if args.command in ("search", "train", "study") else logging.WARNING
     level = max(base - 10 * args.verbose, logging.DEBUG)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -12,14 +12,17 @@ __all__ = [
     "CLIError",
     "DeferredParser",
     "add_batch_size_flags",
+    "add_hold_out_flags",
     "err",
     "global_batch",
+    "hold_out_config",
     "int_at_least",
     "join_processes",
     "launched_world_size",
     "non_negative_int",
     "out",
     "parse_device",
+    "portion",
     "positive_int",
     "resolve_genotype",
     "seed_int",
@@ -197,3 +200,64 @@ def global_batch(args: argparse.Namespace) -> int | None:
     if getattr(args, "batch_size_per_process", None) is not None:
         return int(args.batch_size_per_process) * launched_world_size()
     return None if args.batch_size is None else int(args.batch_size)
+
+
+def portion(text: str) -> float:
+    """An argparse ``type`` for a share strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1, got {text!r}"
+        ) from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
+    return value
+
+
+def add_hold_out_flags(group: Any) -> None:
+    """``--hold-out-test``, ``--test-portion`` and ``--test-seed``: keep a test split out of
+    the run (``cnas.data.hold_out``), as ``cnas study`` does for every run."""
+    from ..data import DEFAULT_TEST_PORTION
+
+    group.add_argument(
+        "--hold-out-test",
+        action="store_true",
+        help="keep a test split out of this run: CIFAR-10's test set, an ImageNet folder's "
+        "val/, or a share of the digits/synthetic set (--test-portion) drawn with --test-seed",
+    )
+    group.add_argument(
+        "--test-portion",
+        type=portion,
+        default=None,
+        help=f"with --hold-out-test: the held-out share of digits/synthetic "
+        f"(default: {DEFAULT_TEST_PORTION})",
+    )
+    group.add_argument(
+        "--test-seed",
+        type=seed_int,
+        default=None,
+        help="with --hold-out-test: the seed of the held-out split (default: 0)",
+    )
+
+
+def hold_out_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The hold-out flags as ``load_*_data`` keywords (``{}`` without ``--hold-out-test``);
+    the test flags alone are an error, not silently ignored."""
+    from ..data import DEFAULT_TEST_PORTION
+
+    if not args.hold_out_test:
+        given = [
+            f
+            for f, v in (("--test-portion", args.test_portion), ("--test-seed", args.test_seed))
+            if v is not None
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise CLIError(f"{' and '.join(given)} {verb} --hold-out-test")
+        return {}
+    return {
+        "hold_out_test": True,
+        "test_portion": DEFAULT_TEST_PORTION if args.test_portion is None else args.test_portion,
+        "test_seed": 0 if args.test_seed is None else args.test_seed,
+    }

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, out, parse_device, positive_int
+from ._common import CLIError, out, parse_device, positive_int, resolve_genotype
 from ._strategy_flags import add_strategy_flags, build_strategy, given_settings
 
 __all__ = ["add_derive_parser"]
@@ -62,7 +62,19 @@ def _populate_derive(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: auto)")
     p.add_argument(
-        "-o", "--output", default=None, metavar="FILE", help="also write the genotype to FILE"
+        "--score",
+        nargs="+",
+        default=None,
+        metavar="GENOTYPE",
+        help="instead of deriving, score these genotypes (names or genotype.json files) with "
+        "the stage's supernet weights on the validation split; -o writes the scores as JSON",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="also write the genotype to FILE (with --score: the scores)",
     )
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     add_strategy_flags(p)
@@ -76,6 +88,20 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CLIError(f"{path} is not valid JSON: {exc}") from None
+
+
+def _held_out(data: dict[str, Any], where: Path) -> dict[str, Any]:
+    """The hold-out keywords a search recorded in its data configuration."""
+    if not data.get("hold_out_test"):
+        return {}
+    try:
+        return {
+            "hold_out_test": True,
+            "test_portion": float(data["test_portion"]),
+            "test_seed": int(data["test_seed"]),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CLIError(f"{where} records a held-out test split without its {exc}") from None
 
 
 def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
@@ -124,6 +150,12 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             "defined in a notebook?); pass --strategy random or --strategy evolution, or "
             "derive from Python"
         )
+    scored: list[tuple[str, Any]] = [(spec, resolve_genotype(spec)) for spec in args.score or ()]
+    for spec, g in scored:
+        if g not in space:
+            raise CLIError(f"{spec} is not in the search space of {run} ({space})")
+    if args.output and not args.force and Path(args.output).exists():
+        raise CLIError(f"{args.output} exists; pass --force to overwrite it")
     stage = _stage_record(run, args.stage)  # the settings the stage ran with
     settings: dict[str, Any] = {}
     if name == searched_with:
@@ -141,6 +173,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             train_portion=float(data.get("train_portion", 0.4)),
             seed=int(data.get("split_seed", seed)),
             augment=False,
+            **_held_out(data, run / "config.json"),
         )
     except DatasetNotFoundError as exc:
         raise CLIError(str(exc)) from None
@@ -168,7 +201,16 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             tensorboard=False,
             data_config=data,
         )
-        result = searcher.derive(args.stage - 1 if args.stage else -1, data=score)
+        index = args.stage - 1 if args.stage else -1
+        if scored:
+            accuracies = searcher.evaluate_stage(
+                index, [g for _, g in scored], score, searcher.engine.derive_batches
+            )
+            number = searcher.finished_stages()[index] + 1 if index < 0 else args.stage
+            return _write_scores(
+                args, run, number, searcher.engine.derive_batches, scored, accuracies
+            )
+        result = searcher.derive(index, data=score)
     except (CheckpointError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     out(
@@ -184,4 +226,34 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         except FileExistsError:
             raise CLIError(f"{args.output} exists; pass --force to overwrite it") from None
         out(f"wrote {path}")
+    return 0
+
+
+def _write_scores(
+    args: argparse.Namespace,
+    run: Path,
+    stage: int,
+    derive_batches: int | None,
+    scored: list[tuple[str, Any]],
+    accuracies: list[float],
+) -> int:
+    from .._io import atomic_write_text
+
+    for (spec, _), accuracy in zip(scored, accuracies, strict=True):
+        out(f"{100 * accuracy:.2f}%  {spec}")
+    if args.output:
+        record = {
+            "run": str(run),
+            "stage": stage,
+            "derive_batches": derive_batches,
+            "scores": [
+                {"genotype": spec, "arch": g.to_dict(), "val_accuracy": accuracy}
+                for (spec, g), accuracy in zip(scored, accuracies, strict=True)
+            ],
+        }
+        try:
+            atomic_write_text(args.output, json.dumps(record, indent=2) + "\n")
+        except OSError as exc:
+            raise CLIError(f"cannot write {args.output}: {exc}") from None
+        out(f"wrote {args.output}")
     return 0

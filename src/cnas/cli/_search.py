@@ -10,7 +10,9 @@ from typing import Any
 from ._common import (
     CLIError,
     add_batch_size_flags,
+    add_hold_out_flags,
     global_batch,
+    hold_out_config,
     join_processes,
     non_negative_int,
     out,
@@ -92,6 +94,7 @@ def _populate_search(p: argparse.ArgumentParser) -> None:
         help="CIFAR-10: random crop (padding 4) and flip on both splits, as the original "
         "search; candidates are scored on the validation split without them (default: on)",
     )
+    add_hold_out_flags(data)
     add_batch_size_flags(data, default=96)
     data.add_argument("--num-workers", "--num_workers", type=non_negative_int, default=0)
     strat = p.add_argument_group("strategy")
@@ -216,6 +219,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ..supernet import SuperNet
 
     settings = given_settings(args, args.strategy)
+    held_out = hold_out_config(args)
     if not 0.0 < args.train_portion < 1.0:
         raise CLIError(f"--train-portion must be between 0 and 1, got {args.train_portion}")
     ops = list(DARTS_OPS)
@@ -265,6 +269,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         "train_portion": args.train_portion,
         "split_seed": args.seed,
         "augment": augment,
+        **held_out,
     }
     try:
         train, val, info = load_search_data(
@@ -274,6 +279,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             train_portion=args.train_portion,
             seed=args.seed,
             augment=augment,
+            **held_out,
         )
         score = (
             load_search_data(
@@ -282,6 +288,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 train_portion=args.train_portion,
                 seed=args.seed,
                 augment=False,
+                **held_out,
             )[1]
             if augment
             else None

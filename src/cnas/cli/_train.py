@@ -9,12 +9,15 @@ from typing import Any
 from ._common import (
     CLIError,
     add_batch_size_flags,
+    add_hold_out_flags,
     global_batch,
+    hold_out_config,
     join_processes,
     launched_world_size,
     non_negative_int,
     out,
     parse_device,
+    portion,
     positive_int,
     resolve_genotype,
     seed_int,
@@ -45,6 +48,14 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         help="data folder (CIFAR-10, or the ImageNet folder with train/ and val/)",
     )
     p.add_argument("--no-download", action="store_true", help="never download CIFAR-10")
+    add_hold_out_flags(p)
+    p.add_argument(
+        "--train-portion",
+        type=portion,
+        default=None,
+        help="with --hold-out-test: the share of the rest that trains; the rest validates "
+        "(default: 0.8). The final weights are scored once on the test split (test.json)",
+    )
     p.add_argument("-o", "--output", default="runs/train", help="output folder")
     p.add_argument("--init-channels", "--init_channels", type=positive_int)
     p.add_argument("--layers", type=positive_int)
@@ -189,11 +200,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .. import distributed as dist_utils
     from .._memory import check_fits
     from .._run import RunFolder
-    from ..data import DATASETS, DatasetInfo, DatasetNotFoundError, load_train_data
+    from ..data import DATASETS, DatasetInfo, DatasetNotFoundError, load_test_data, load_train_data
     from ..errors import CheckpointError, NonFiniteLossError
     from ..training import TrainConfig, Trainer
 
     genotype = resolve_genotype(args.arch)
+    held_out = hold_out_config(args)
+    if args.train_portion is not None and not held_out:
+        raise CLIError("--train-portion needs --hold-out-test")
+    data_config: dict[str, Any] | None = None
+    if held_out:
+        data_config = {
+            "dataset": args.dataset,
+            **held_out,
+            "train_portion": 0.8 if args.train_portion is None else args.train_portion,
+        }
     overrides = {
         field: getattr(args, flag)
         for flag, field in _TRAIN_FLAGS.items()
@@ -267,6 +288,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
             download=not args.no_download,
             cutout=config.cutout,
             seed=config.seed,
+            **(
+                {}
+                if data_config is None
+                else {k: v for k, v in data_config.items() if k != "dataset"}
+            ),
+        )
+        test = (
+            None
+            if data_config is None
+            else load_test_data(
+                args.dataset,
+                args.data,
+                download=not args.no_download,
+                test_portion=data_config["test_portion"],
+                test_seed=data_config["test_seed"],
+            )
         )
     except DatasetNotFoundError as exc:
         raise CLIError(str(exc)) from None
@@ -295,10 +332,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             resume=args.resume,
             progress=False if args.no_progress else None,
             image_size=info.image_size,
+            data_config=data_config,
         )
         result = trainer.fit(train, val)
+        scored = None if test is None else trainer.evaluate(test)
     except (CheckpointError, ValueError, NonFiniteLossError) as exc:
         raise CLIError(str(exc)) from None
+    if scored is not None and data_config is not None and dist_utils.is_main_process():
+        _write_test_result(
+            trainer, target, data_config, scored, len(result.history), info.image_size
+        )
     if dist_utils.is_main_process():
         out(
             f"best val top-1 {100 * result.best_top1:.2f}% (epoch {result.best_epoch}); "
@@ -307,7 +350,49 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         out(f"weights:   {target / 'model.safetensors'} (with {target / 'config.json'})")
         out(f"metrics:   {target / 'metrics.jsonl'}")
+        if scored is not None:
+            out(
+                f"held-out test top-1 {100 * scored['top1']:.2f}%, top-5 "
+                f"{100 * scored['top5']:.2f}% ({int(scored['images'])} images): "
+                f"{target / TEST_RESULT}"
+            )
     return 0
+
+
+TEST_RESULT = "test.json"
+"""What ``cnas train --hold-out-test`` writes: the final weights' score on the test split."""
+
+
+def _write_test_result(
+    trainer: Any,
+    target: Path,
+    data_config: dict[str, Any],
+    scored: dict[str, float],
+    epochs: int,
+    image_size: int,
+) -> None:
+    import json
+
+    from .._io import atomic_write_text
+    from ..utils import count_madds, count_params
+
+    model = trainer.model
+    shape = (model.in_channels, image_size, image_size)
+    record = {
+        "format": "cnas.test-result",
+        "version": 1,
+        "weights": "final",
+        "epochs": epochs,
+        "data": data_config,
+        "top1": scored["top1"],
+        "top5": scored["top5"],
+        "loss": scored["loss"],
+        "images": int(scored["images"]),
+        "params": count_params(model),
+        "madds": count_madds(model, shape),
+        "input_size": list(shape),
+    }
+    atomic_write_text(target / TEST_RESULT, json.dumps(record, indent=2) + "\n")
 
 
 def _load_weights(path: Path) -> dict[str, Any]:

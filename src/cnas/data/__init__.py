@@ -6,6 +6,8 @@
   of Handwritten Digits", UCI Machine Learning Repository (1998),
   <https://doi.org/10.24432/C50P49>, licensed CC BY 4.0.
 - ``synthetic``: a learnable synthetic dataset for tests and benchmarks.
+- ``hold_out`` and ``load_test_data``: a test split that no search or training sees
+  (``hold_out_test=True`` in ``load_search_data``/``load_train_data``), for studies.
 - ``search_split``: the original CNAS split of a training set into a part that
   trains the supernet weights (40%) and a part that trains the controller (60%);
   ``search_transform``: the original's search-time augmentation of CIFAR-10.
@@ -14,13 +16,16 @@
 
 from ..errors import DatasetNotFoundError as DatasetNotFoundError
 from ._datasets import DATASETS as DATASETS
+from ._datasets import DEFAULT_TEST_PORTION as DEFAULT_TEST_PORTION
 from ._datasets import IMAGENET_MEAN as IMAGENET_MEAN
 from ._datasets import IMAGENET_STD as IMAGENET_STD
 from ._datasets import DatasetInfo as DatasetInfo
 from ._datasets import cifar10 as cifar10
 from ._datasets import digits as digits
+from ._datasets import hold_out as hold_out
 from ._datasets import imagenet as imagenet
 from ._datasets import load_search_data as load_search_data
+from ._datasets import load_test_data as load_test_data
 from ._datasets import load_train_data as load_train_data
 from ._datasets import search_split as search_split
 from ._datasets import synthetic as synthetic
@@ -34,6 +39,7 @@ __all__ = [
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "DATASETS",
+    "DEFAULT_TEST_PORTION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "Cutout",
@@ -42,8 +48,10 @@ __all__ = [
     "cifar10",
     "cifar10_train_transform",
     "digits",
+    "hold_out",
     "imagenet",
     "load_search_data",
+    "load_test_data",
     "load_train_data",
     "search_split",
     "search_transform",

@@ -18,11 +18,14 @@ from ._transforms import CIFAR10_MEAN, CIFAR10_STD, cifar10_train_transform, sea
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_TEST_PORTION",
     "DatasetInfo",
     "cifar10",
     "digits",
+    "hold_out",
     "imagenet",
     "load_search_data",
+    "load_test_data",
     "load_train_data",
     "search_split",
     "synthetic",
@@ -214,12 +217,68 @@ def imagenet(
     return dataset
 
 
+DEFAULT_TEST_PORTION = 0.3
+"""The share of the digits or synthetic set that ``hold_out_test`` keeps for testing."""
+
+_HELD_OUT_SYNTHETIC = 1024  # the synthetic set a held-out split is drawn from, in every command
+
+
+def hold_out(
+    dataset: Dataset[Any], test_portion: float = DEFAULT_TEST_PORTION, seed: int = 0
+) -> tuple[Subset[Any], Subset[Any]]:
+    """Split ``dataset`` into a development part and a held-out test part.
+
+    A permutation from ``torch.randperm`` seeded with ``seed``: the first
+    ``round(test_portion * n)`` indices are the test part, the rest the development part
+    (which search and training split further). The same arguments give the same split.
+
+    Returns:
+        ``(development, test)``.
+
+    Raises:
+        ValueError: ``test_portion`` is not in (0, 1), or leaves one part empty.
+    """
+    if not 0.0 < test_portion < 1.0:
+        raise ValueError(f"test_portion must be in (0, 1), got {test_portion}")
+    n = len(dataset)  # type: ignore[arg-type]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    cut = round(test_portion * n)
+    if cut == 0 or cut == n:
+        raise ValueError(f"a test portion of {test_portion} of {n} samples leaves one part empty")
+    return Subset(dataset, order[cut:]), Subset(dataset, order[:cut])
+
+
+def _split(dataset: Dataset[Any], portion: float, what: str) -> tuple[list[int], list[int]]:
+    """The first ``portion`` of ``dataset``'s indices and the rest (a held-out development
+    part is already shuffled; other sets are shuffled by the caller)."""
+    if not 0.0 < portion < 1.0:
+        raise ValueError(f"{what} must be in (0, 1), got {portion}")
+    n = len(dataset)  # type: ignore[arg-type]
+    cut = math.floor(portion * n)
+    if cut == 0 or cut == n:
+        raise ValueError(f"a {what} of {portion} of {n} samples leaves one part empty")
+    return list(range(cut)), list(range(cut, n))
+
+
+def _held_out_set(name: str, test_seed: int) -> Dataset[Any]:
+    return (
+        digits()
+        if name == "digits"
+        else synthetic(num_samples=_HELD_OUT_SYNTHETIC, image_size=16, seed=test_seed)
+    )
+
+
 def load_train_data(
     name: str,
     root: str | os.PathLike[str] = "data",
     download: bool = False,
     cutout: int = 16,
     seed: int = 0,
+    *,
+    hold_out_test: bool = False,
+    test_portion: float = DEFAULT_TEST_PORTION,
+    test_seed: int = 0,
+    train_portion: float = 0.8,
 ) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
     """Training and validation data for training a network from scratch.
 
@@ -227,10 +286,24 @@ def load_train_data(
     ImageNet folder's ``train`` and ``val``; ``digits``: a seeded 80%/20% split of the
     embedded set; ``synthetic``: a seeded 80%/20% split.
 
+    With ``hold_out_test``, a test split is kept out of both parts (``load_test_data``
+    returns it): CIFAR-10's test set, the ImageNet folder's ``val``, or for digits and
+    synthetic data the ``test_portion`` that ``hold_out`` draws with ``test_seed``. The
+    validation part is then carved from what is left: its first ``train_portion``
+    trains, the rest validates (CIFAR-10 and ImageNet: in the order of a permutation
+    seeded with ``test_seed``, without augmentation on the validation part). ``seed``
+    does not change these splits, so runs with several training seeds see the same data.
+
     Raises:
-        ValueError: an unknown dataset name.
+        ValueError: an unknown dataset name, or a portion that leaves a part empty.
         DatasetNotFoundError: the data is missing.
     """
+    if name not in ("cifar10", "imagenet", "digits", "synthetic"):
+        raise ValueError(f"unknown dataset {name!r}; known: cifar10, imagenet, digits, synthetic")
+    if hold_out_test:
+        return _held_out_train_data(
+            name, root, download, cutout, test_portion, test_seed, train_portion
+        )
     if name == "cifar10":
         train = cifar10(
             root, train=True, download=download, transform=cifar10_train_transform(cutout)
@@ -242,14 +315,79 @@ def load_train_data(
         val = imagenet(root, "val")
         classes = len(getattr(train, "classes", [])) or 1000
         return train, val, DatasetInfo("imagenet", 3, classes, info.image_size)
+    full = digits() if name == "digits" else synthetic(num_samples=640, image_size=16, seed=seed)
+    n = len(full)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    cut = int(0.8 * n)
+    return Subset(full, order[:cut]), Subset(full, order[cut:]), DATASETS[name]
+
+
+def _held_out_train_data(
+    name: str,
+    root: str | os.PathLike[str],
+    download: bool,
+    cutout: int,
+    test_portion: float,
+    test_seed: int,
+    train_portion: float,
+) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
     if name in ("digits", "synthetic"):
-        full = (
-            digits() if name == "digits" else synthetic(num_samples=640, image_size=16, seed=seed)
+        development, _ = hold_out(_held_out_set(name, test_seed), test_portion, test_seed)
+        first, rest = _split(development, train_portion, "train_portion")
+        return Subset(development, first), Subset(development, rest), DATASETS[name]
+    if name == "cifar10":
+        augmented: Dataset[Any] = cifar10(
+            root, train=True, download=download, transform=cifar10_train_transform(cutout)
         )
-        n = len(full)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-        cut = int(0.8 * n)
-        return Subset(full, order[:cut]), Subset(full, order[cut:]), DATASETS[name]
+        plain: Dataset[Any] = cifar10(root, train=True, download=download)
+        info = DATASETS["cifar10"]
+    else:
+        augmented = imagenet(root, "train")
+        plain = _imagenet_eval_view(root)
+        classes = len(getattr(augmented, "classes", [])) or 1000
+        info = DatasetInfo("imagenet", 3, classes, 224)
+    n = len(augmented)  # type: ignore[arg-type]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(test_seed)).tolist()
+    first, rest = _split(augmented, train_portion, "train_portion")
+    return (
+        Subset(augmented, [order[i] for i in first]),
+        Subset(plain, [order[i] for i in rest]),
+        info,
+    )
+
+
+def _imagenet_eval_view(root: str | os.PathLike[str]) -> Dataset[Any]:
+    """The ImageNet folder's ``train`` images with the validation transform."""
+    import torchvision
+
+    val = imagenet(root, "val")
+    transform = getattr(val, "transform", None)
+    view: Dataset[Any] = torchvision.datasets.ImageFolder(str(Path(root) / "train"), transform)
+    return view
+
+
+def load_test_data(
+    name: str,
+    root: str | os.PathLike[str] = "data",
+    download: bool = False,
+    *,
+    test_portion: float = DEFAULT_TEST_PORTION,
+    test_seed: int = 0,
+) -> Dataset[Any]:
+    """The test split that ``hold_out_test=True`` keeps out of ``load_train_data`` and
+    ``load_search_data``: CIFAR-10's test set, an ImageNet folder's ``val``, or the held-out
+    part of the digits or synthetic set (the same ``test_portion`` and ``test_seed``).
+
+    Raises:
+        ValueError: an unknown dataset name or a bad portion.
+        DatasetNotFoundError: the data is missing.
+    """
+    if name == "cifar10":
+        return cifar10(root, train=False, download=download)
+    if name == "imagenet":
+        return imagenet(root, "val")
+    if name in ("digits", "synthetic"):
+        return hold_out(_held_out_set(name, test_seed), test_portion, test_seed)[1]
     raise ValueError(f"unknown dataset {name!r}; known: cifar10, imagenet, digits, synthetic")
 
 
@@ -261,6 +399,9 @@ def load_search_data(
     seed: int = 2020,
     *,
     augment: bool = True,
+    hold_out_test: bool = False,
+    test_portion: float = DEFAULT_TEST_PORTION,
+    test_seed: int = 0,
 ) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
     """The weights and controller parts of a dataset for search, and its shape.
 
@@ -274,6 +415,12 @@ def load_search_data(
             the original search does (``search_transform``). The digits and synthetic
             sets are never augmented. ``False`` gives the same split without the
             augmentation, for scoring candidates.
+        hold_out_test: Search only on the development part, as ``load_train_data`` with
+            the same flag: digits and synthetic data without the ``test_portion`` that
+            ``hold_out`` draws with ``test_seed``. (A CIFAR-10 search never sees the
+            test set anyway.)
+        test_portion: The held-out share (digits, synthetic).
+        test_seed: The seed of the held-out split.
 
     Raises:
         ValueError: an unknown dataset name.
@@ -285,6 +432,8 @@ def load_search_data(
         full: Dataset[Any] = cifar10(
             root, train=True, download=download, transform=search_transform(augment)
         )
+    elif hold_out_test:
+        full = hold_out(_held_out_set(name, test_seed), test_portion, test_seed)[0]
     elif name == "digits":
         full = digits()
     else:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .._genotype import Genotype
 from ..curriculum import Stage
 from ..errors import CheckpointError
 from ..space import SearchSpace
@@ -19,9 +21,50 @@ from ._strategy import StageContext, Strategy
 if TYPE_CHECKING:
     from ._searcher import Searcher
 
-__all__ = ["rederive"]
+__all__ = ["evaluate_stage", "rederive"]
 
 Data = Dataset[Any] | DataLoader[Any]
+
+
+def _finished_index(searcher: Searcher, stage: int) -> int:
+    finished = searcher.finished_stages()
+    if not finished:
+        raise ValueError(
+            f"{searcher.output_dir} holds no finished stage to derive from "
+            "(stages/stage-K/strategy.json)"
+        )
+    try:
+        return finished[stage] if stage < 0 else finished[finished.index(stage)]
+    except (IndexError, ValueError):
+        raise ValueError(
+            f"stage index {stage} is not a finished stage of {searcher.output_dir}; finished: "
+            f"{finished} (folders stage-{finished[0] + 1} to stage-{finished[-1] + 1})"
+        ) from None
+
+
+def evaluate_stage(
+    searcher: Searcher,
+    stage: int,
+    genotypes: Sequence[Genotype],
+    data: Data | None,
+    max_batches: int | None,
+) -> list[float]:
+    """What ``Searcher.evaluate_stage`` returns (see its docstring): the stage's saved
+    supernet weights score each genotype, and the searcher's own weights are put back."""
+    index = _finished_index(searcher, stage)
+    saved = read_stage_state(searcher._stage_folder(index))
+    engine = searcher.engine
+    before = {k: v.detach().clone() for k, v in engine.supernet.state_dict().items()}
+    try:
+        try:
+            engine.supernet.load_state_dict(saved["supernet"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{searcher._stage_folder(index)} does not fit this search: {exc}"
+            ) from None
+        return [engine.evaluate(g, data, max_batches) for g in genotypes]
+    finally:
+        engine.supernet.load_state_dict(before)
 
 
 def rederive(
@@ -30,19 +73,7 @@ def rederive(
     """What ``Searcher.derive(stage, strategy=..., data=...)`` returns (see its docstring):
     the stage's saved supernet and strategy state are loaded for the derivation, and the
     searcher's own state is put back afterwards."""
-    finished = searcher.finished_stages()
-    if not finished:
-        raise ValueError(
-            f"{searcher.output_dir} holds no finished stage to derive from "
-            "(stages/stage-K/strategy.json)"
-        )
-    try:
-        index = finished[stage] if stage < 0 else finished[finished.index(stage)]
-    except (IndexError, ValueError):
-        raise ValueError(
-            f"stage index {stage} is not a finished stage of {searcher.output_dir}; finished: "
-            f"{finished} (folders stage-{finished[0] + 1} to stage-{finished[-1] + 1})"
-        ) from None
+    index = _finished_index(searcher, stage)
     saved = read_stage_state(searcher._stage_folder(index))
     if strategy is None:
         # a copy that shares the engine and what it holds (supernet, generator, data)

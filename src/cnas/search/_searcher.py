@@ -38,7 +38,7 @@ from ._callbacks import Callback
 from ._controller import Controller
 from ._engine import Engine
 from ._legacy import accept_legacy_call
-from ._rederive import rederive
+from ._rederive import evaluate_stage, rederive
 from ._registry import build_strategy
 from ._report import search_report
 from ._results import SearchResult, StageResult
@@ -467,6 +467,34 @@ class Searcher:
             ValueError: no data given and ``fit`` not called yet.
         """
         return self.engine.evaluate(genotype, data, max_batches)
+
+    def evaluate_stage(
+        self,
+        stage: int,
+        genotypes: Sequence[Genotype],
+        data: Data | None = None,
+        max_batches: int | None = None,
+    ) -> list[float]:
+        """Top-1 accuracy (0..1) of each of ``genotypes`` with the supernet weights saved
+        at the end of a finished stage (``stages/stage-K/``): how well weight sharing
+        ranks architectures that the search did not pick (``cnas study`` compares it
+        with their accuracy after training).
+
+        The supernet's own weights are as before when it returns; nothing in
+        ``output_dir`` changes.
+
+        Args:
+            stage: The stage's index, from 0; negative counts back from the last finished
+                stage.
+            genotypes: Architectures of the supernet's space.
+            data: The validation data (default: what ``fit`` scored with).
+            max_batches: Use at most this many batches (in a fixed order).
+
+        Raises:
+            ValueError: no such finished stage, or no data.
+            CheckpointError: the stage's saved state is corrupt or does not fit.
+        """
+        return evaluate_stage(self, stage, genotypes, data, max_batches)
 
     def _stage_folder(self, index: int) -> Path:
         return stage_folder(self.output_dir, index)

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,8 @@ class Trainer:
         image_size: Input size for the multiply-add count in the log (default 32 or 224).
         tensorboard: Write TensorBoard events to ``output_dir/tensorboard`` (default: when
             the ``tensorboard`` package is installed).
+        data_config: How the data was made (dataset, splits, held-out test), recorded in
+            ``config.json`` and the checkpoint; resuming with another is refused.
 
     The batch size (``config.batch_size``) is the global batch: under ``torchrun`` each
     of the ``world_size`` processes loads ``batch_size / world_size`` images per step,
@@ -109,6 +111,7 @@ class Trainer:
         progress: bool | None = None,
         image_size: int | None = None,
         tensorboard: bool | None = None,
+        data_config: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, (NetworkCIFAR, NetworkImageNet)):
             raise TypeError(
@@ -121,6 +124,7 @@ class Trainer:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.resume = resume
         self.tensorboard = tensorboard
+        self.data_config = dict(data_config) if data_config is not None else None
         self.run_folder = RunFolder(self.output_dir, "training")
         self.image_size = image_size or (224 if isinstance(model, NetworkImageNet) else 32)
         self.model = model
@@ -342,6 +346,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "history": self.history,
             "rng": rng_state(),
+            **({} if self.data_config is None else {"data": self.data_config}),
         }
 
     def _prepare(self) -> None:
@@ -349,6 +354,7 @@ class Trainer:
             "network": self._model_config(),
             "dataset": self.dataset,
             "train_config": self.config.to_dict(),
+            **({} if self.data_config is None else {"data": self.data_config}),
         }
         state = self.run_folder.prepare(
             config, resume=self.resume, require_checkpoint=self.resume is True
@@ -384,6 +390,16 @@ class Trainer:
             )
             raise CheckpointError(
                 f"{path} is a checkpoint of another network ({what}); it does not fit this one"
+            )
+        saved_data = state.get("data")
+        if (
+            saved_data is not None
+            and self.data_config is not None
+            and saved_data != self.data_config
+        ):
+            raise CheckpointError(
+                f"{path} is a run on other data: {saved_data} (now {self.data_config}); "
+                "resume it on the data it started with, or start a new run"
             )
         saved_config = state.get("train_config", {})
         now = self.config.to_dict()
@@ -441,7 +457,11 @@ class Trainer:
                 "final_top1": final["top1"],
                 "final_top5": final["top5"],
             },
-            extra={"run": self.run_folder.identity(), "train_config": self.config.to_dict()},
+            extra={
+                "run": self.run_folder.identity(),
+                "train_config": self.config.to_dict(),
+                **({} if self.data_config is None else {"data": self.data_config}),
+            },
             overwrite=True,
         )
 

@@ -1,0 +1,482 @@
+"""What a study is: its arms, seeds, budget, training recipe and data (``StudyPlan``),
+read from a small JSON file or built in code, checked before anything runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import StudyPlanError
+
+__all__ = ["CURRICULA", "Arm", "StudyPlan"]
+
+CURRICULA = ("ops", "nodes", "fixed")
+"""The curricula an arm can use: grow the op set (the paper's), grow the node count, or
+none (one stage over the full space)."""
+
+STUDY_DATASETS = ("digits", "synthetic", "cifar10")
+
+PLAN_FORMAT = "cnas.study-plan"
+
+# What a plan's "search" and "train" blocks may hold: key -> (type, smallest value or None).
+# Each becomes the cnas search / cnas train flag of the same name (underscores as dashes).
+_SEARCH_KEYS: dict[str, tuple[type, float | None]] = {
+    "warmup_epochs": (int, 0),  # the total over all stages: split equally between them
+    "epochs": (int, 1),  # likewise
+    "ops": (list, None),
+    "nodes": (int, 1),
+    "init_channels": (int, 1),
+    "layers": (int, 3),
+    "batch_size": (int, 1),
+    "train_portion": (float, 0.0),
+    "derive_batches": (int, 1),
+    "steps_per_epoch": (int, 1),
+    "lr": (float, 0.0),
+    "momentum": (float, 0.0),
+    "weight_decay": (float, 0.0),
+}
+_TRAIN_KEYS: dict[str, tuple[type, float | None]] = {
+    "epochs": (int, 1),
+    "init_channels": (int, 1),
+    "layers": (int, 3),
+    "batch_size": (int, 1),
+    "train_portion": (float, 0.0),
+    "lr": (float, 0.0),
+    "lr_min": (float, 0.0),
+    "momentum": (float, 0.0),
+    "weight_decay": (float, 0.0),
+    "scheduler": (str, None),
+    "warmup_epochs": (int, 0),
+    "grad_clip": (float, 0.0),
+    "auxiliary_weight": (float, 0.0),
+    "drop_path_prob": (float, 0.0),
+    "cutout": (int, 0),
+    "label_smoothing": (float, 0.0),
+    "precision": (str, None),
+    "max_steps": (int, 1),
+}
+_PORTIONS = ("train_portion",)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a study: a search strategy on a curriculum.
+
+    Attributes:
+        strategy: A registered strategy name (``cnas``, ``darts``, ``gdas``, ``random``,
+            ``evolution`` or a plugin's).
+        curriculum: ``ops``, ``nodes`` or ``fixed``.
+        settings: The strategy's settings (``cnas search --list-strategies``), as keyword
+            arguments.
+    """
+
+    strategy: str
+    curriculum: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``strategy/curriculum``, as the report names the arm."""
+        return f"{self.strategy}/{self.curriculum}"
+
+    @property
+    def slug(self) -> str:
+        """The label as a folder name: ``cnas-ops``."""
+        return f"{self.strategy}-{self.curriculum}"
+
+    @classmethod
+    def parse(cls, value: Any, where: str = "arm") -> Arm:
+        """An arm from ``"strategy/curriculum"`` or ``{"strategy", "curriculum",
+        "settings"}``.
+
+        Raises:
+            StudyPlanError: anything else, naming ``where``.
+        """
+        if isinstance(value, Arm):
+            return value
+        if isinstance(value, str):
+            strategy, slash, curriculum = value.partition("/")
+            if not slash or not strategy or not curriculum:
+                raise StudyPlanError(
+                    f"{where}: expected 'strategy/curriculum' (for example 'cnas/ops'), "
+                    f"got {value!r}"
+                )
+            return cls(strategy, curriculum)
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"strategy", "curriculum", "settings"})
+            if unknown:
+                raise StudyPlanError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}")
+            try:
+                strategy, curriculum = value["strategy"], value["curriculum"]
+            except KeyError as exc:
+                raise StudyPlanError(f"{where}: missing {exc}") from None
+            settings = value.get("settings", {})
+            if not isinstance(strategy, str) or not isinstance(curriculum, str):
+                raise StudyPlanError(f"{where}: strategy and curriculum must be names")
+            if not isinstance(settings, Mapping):
+                raise StudyPlanError(f"{where}.settings: expected an object")
+            return cls(strategy, curriculum, dict(settings))
+        raise StudyPlanError(
+            f"{where}: expected 'strategy/curriculum' or an object, got {type(value).__name__}"
+        )
+
+    def to_json(self) -> Any:
+        """``"strategy/curriculum"``, or an object when it has settings."""
+        if not self.settings:
+            return self.label
+        return {
+            "strategy": self.strategy,
+            "curriculum": self.curriculum,
+            "settings": dict(self.settings),
+        }
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """A study: several arms at one search budget, with several seeds each, every
+    derived cell and ``random_archs`` random ones trained with one recipe and scored on
+    a test split that no search and no model selection sees.
+
+    Attributes:
+        arms: The arms (at least one; labels unique).
+        dataset: ``digits``, ``synthetic`` or ``cifar10``.
+        data: The data folder (CIFAR-10).
+        test_portion: The held-out test share of digits/synthetic (CIFAR-10 holds out
+            its test set).
+        test_seed: The seed of the held-out split (``cnas.data.hold_out``).
+        search_seeds: One search per arm and seed.
+        train_seeds: One training per derived or random genotype and seed.
+        random_archs: Genotypes sampled uniformly from the full space (``random_seed``).
+        random_seed: The seed of the random genotypes.
+        baseline: The arm every other is tested against (default: the first arm with the
+            ``fixed`` curriculum, the no-curriculum search).
+        search: The search budget and supernet: ``warmup_epochs`` and ``epochs`` are
+            totals that each arm splits equally over its curriculum's stages (so every
+            arm trains the supernet on the same number of images), and any of ``ops``,
+            ``nodes``, ``init_channels``, ``layers``, ``batch_size``, ``train_portion``,
+            ``derive_batches``, ``steps_per_epoch``, ``lr``, ``momentum``,
+            ``weight_decay`` (``cnas search`` flags).
+        train: The training recipe: ``cnas train`` flags (``epochs``, ``init_channels``,
+            ``layers``, ``batch_size``, ``lr``, ``warmup_epochs``, ``train_portion``, ...).
+        device: ``--device`` for every run (default: each command's own).
+        name: A name for the report.
+    """
+
+    arms: tuple[Arm, ...]
+    dataset: str = "digits"
+    data: str = "data"
+    test_portion: float = 0.3
+    test_seed: int = 0
+    search_seeds: tuple[int, ...] = (0, 1, 2)
+    train_seeds: tuple[int, ...] = (0,)
+    random_archs: int = 10
+    random_seed: int = 0
+    baseline: str | None = None
+    search: Mapping[str, Any] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    device: str | None = None
+    name: str = "study"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "arms",
+            tuple(Arm.parse(a, f"arms[{i}]") for i, a in enumerate(_sequence(self.arms, "arms"))),
+        )
+        object.__setattr__(self, "search_seeds", _seeds(self.search_seeds, "search_seeds"))
+        object.__setattr__(self, "train_seeds", _seeds(self.train_seeds, "train_seeds"))
+        object.__setattr__(self, "search", dict(_mapping(self.search, "search")))
+        object.__setattr__(self, "train", dict(_mapping(self.train, "train")))
+        self._validate()
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StudyPlan:
+        """A plan from its JSON object (``to_dict``'s form; ``format`` may be left out).
+
+        Raises:
+            StudyPlanError: an unknown key, a value of the wrong kind, an unknown strategy,
+                curriculum or dataset, or a budget that cannot be equal across arms; the
+                message names the field.
+        """
+        if not isinstance(data, Mapping):
+            raise StudyPlanError(f"a study plan is a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        fmt = data.pop("format", PLAN_FORMAT)
+        if fmt != PLAN_FORMAT:
+            raise StudyPlanError(f"format: expected {PLAN_FORMAT!r}, got {fmt!r}")
+        data.pop("version", None)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise StudyPlanError(
+                f"{unknown[0]}: not a study plan field; known: {', '.join(sorted(known))}"
+            )
+        if "arms" not in data:
+            raise StudyPlanError('arms: missing (for example ["cnas/ops", "cnas/fixed"])')
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> StudyPlan:
+        """Read a plan from a JSON file.
+
+        Raises:
+            FileNotFoundError: no such file.
+            StudyPlanError: not valid JSON, or not a valid plan (naming the field).
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such study plan") from None
+        except (UnicodeDecodeError, IsADirectoryError) as exc:
+            raise StudyPlanError(f"{path} is not a JSON study plan: {exc}") from None
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise StudyPlanError(f"{path} is not valid JSON: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except StudyPlanError as exc:
+            raise StudyPlanError(f"{path}: {exc}") from None
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> StudyPlan:
+        """A shipped plan (``PRESETS``): ``smoke`` (the tests') or ``digits`` (the
+        documented study on the embedded digits, about an hour on a 2-core CPU).
+
+        Raises:
+            StudyPlanError: an unknown preset.
+        """
+        from ._presets import PRESETS
+
+        try:
+            base = PRESETS[name]
+        except KeyError:
+            raise StudyPlanError(
+                f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}"
+            ) from None
+        return cls.from_dict({**base, **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as a JSON object (``from_dict`` reads it back)."""
+        return {
+            "format": PLAN_FORMAT,
+            "version": 1,
+            "name": self.name,
+            "arms": [a.to_json() for a in self.arms],
+            "dataset": self.dataset,
+            "data": self.data,
+            "test_portion": self.test_portion,
+            "test_seed": self.test_seed,
+            "search_seeds": list(self.search_seeds),
+            "train_seeds": list(self.train_seeds),
+            "random_archs": self.random_archs,
+            "random_seed": self.random_seed,
+            "baseline": self.baseline_arm.label if self.baseline_arm else None,
+            "search": dict(self.search),
+            "train": dict(self.train),
+            "device": self.device,
+        }
+
+    # -- what it implies ----------------------------------------------------------------
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        """The search space's ops (``search.ops``, default the 8 DARTS ops)."""
+        from ..ops import DARTS_OPS
+
+        return tuple(self.search.get("ops") or DARTS_OPS)
+
+    @property
+    def nodes(self) -> int:
+        """Intermediate nodes per cell (``search.nodes``, default 4)."""
+        return int(self.search.get("nodes", 4))
+
+    def stages(self, arm: Arm) -> int:
+        """How many stages ``arm``'s curriculum has over this plan's space."""
+        if arm.curriculum == "ops":
+            return len(self.ops)
+        if arm.curriculum == "nodes":
+            return self.nodes
+        return 1
+
+    def stage_epochs(self, arm: Arm) -> tuple[int, int]:
+        """``(warm-up epochs, epochs)`` per stage for ``arm``: the budget's totals split
+        equally over its stages."""
+        n = self.stages(arm)
+        return int(self.search.get("warmup_epochs", 0)) // n, int(self.search["epochs"]) // n
+
+    @property
+    def baseline_arm(self) -> Arm | None:
+        """The arm the report's p-values test against (``None``: no such arm)."""
+        if self.baseline is not None:
+            return next(a for a in self.arms if a.label == self.baseline)
+        return next((a for a in self.arms if a.curriculum == "fixed"), None)
+
+    # -- checks -------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        from ..search import get_strategy, list_strategies, strategy_settings
+
+        if not self.arms:
+            raise StudyPlanError("arms: a study needs at least one arm")
+        labels = [a.label for a in self.arms]
+        for i, arm in enumerate(self.arms):
+            where = f"arms[{i}]"
+            if arm.strategy not in list_strategies():
+                raise StudyPlanError(
+                    f"{where}: unknown strategy {arm.strategy!r}; known: "
+                    f"{', '.join(list_strategies())}"
+                )
+            if arm.curriculum not in CURRICULA:
+                raise StudyPlanError(
+                    f"{where}: unknown curriculum {arm.curriculum!r}; known: {', '.join(CURRICULA)}"
+                )
+            if labels.count(arm.label) > 1:
+                raise StudyPlanError(f"{where}: the arm {arm.label} is given twice")
+            known = {s.name: s for s in strategy_settings(get_strategy(arm.strategy))}
+            for key, value in arm.settings.items():
+                if key not in known:
+                    raise StudyPlanError(
+                        f"{where}.settings.{key}: not a setting of strategy {arm.strategy!r}; "
+                        f"known: {', '.join(sorted(known)) or 'none'}"
+                    )
+                _check_setting(known[key], value, f"{where}.settings.{key}")
+        if self.dataset not in STUDY_DATASETS:
+            raise StudyPlanError(
+                f"dataset: unknown dataset {self.dataset!r}; a study searches on "
+                f"{', '.join(STUDY_DATASETS)}"
+            )
+        if not isinstance(self.data, str):
+            raise StudyPlanError("data: expected a folder path")
+        _number(self.test_portion, "test_portion", float, 0.0)
+        if not 0.0 < float(self.test_portion) < 1.0:
+            raise StudyPlanError(f"test_portion: must be between 0 and 1, got {self.test_portion}")
+        _number(self.test_seed, "test_seed", int, 0)
+        _number(self.random_archs, "random_archs", int, 0)
+        _number(self.random_seed, "random_seed", int, 0)
+        if self.baseline is not None and self.baseline not in labels:
+            raise StudyPlanError(
+                f"baseline: {self.baseline!r} is not one of the arms ({', '.join(labels)})"
+            )
+        if self.device is not None and not isinstance(self.device, str):
+            raise StudyPlanError("device: expected a device name such as 'cpu' or 'cuda'")
+        if not isinstance(self.name, str) or not self.name:
+            raise StudyPlanError("name: expected a non-empty string")
+        _check_block(self.search, _SEARCH_KEYS, "search")
+        _check_block(self.train, _TRAIN_KEYS, "train")
+        if "epochs" not in self.search:
+            raise StudyPlanError("search.epochs: missing (the search budget, in supernet epochs)")
+        ops = self.search.get("ops")
+        if ops is not None:
+            from ..ops import is_registered
+
+            if not ops or not all(isinstance(o, str) for o in ops):
+                raise StudyPlanError("search.ops: expected a non-empty list of op names")
+            for o in ops:
+                if not is_registered(o):
+                    raise StudyPlanError(f"search.ops: unknown op {o!r}")
+        self._check_budget()
+
+    def _check_budget(self) -> None:
+        """Every arm must train the supernet for the same epochs (the same images)."""
+        for key in ("warmup_epochs", "epochs"):
+            total = int(self.search.get(key, 0))
+            for arm in self.arms:
+                n = self.stages(arm)
+                if total % n:
+                    multiple = math.lcm(*(self.stages(a) for a in self.arms))
+                    raise StudyPlanError(
+                        f"search.{key}: {total} epochs do not split equally over the {n} "
+                        f"stages of {arm.label}, so the arms' budgets could not be equal; "
+                        f"give a multiple of {multiple}"
+                    )
+        for arm in self.arms:
+            if self.stage_epochs(arm)[1] < 1:
+                raise StudyPlanError(
+                    f"search.epochs: {arm.label} would get no search epoch in a stage"
+                )
+
+
+def _sequence(value: Any, where: str) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise StudyPlanError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise StudyPlanError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    seeds = tuple(_sequence(value, where))
+    if not seeds:
+        raise StudyPlanError(f"{where}: give at least one seed")
+    for i, s in enumerate(seeds):
+        _number(s, f"{where}[{i}]", int, 0)
+    if len(set(seeds)) != len(seeds):
+        raise StudyPlanError(f"{where}: a seed is given twice")
+    return seeds
+
+
+def _number(value: Any, where: str, kind: type, minimum: float | None) -> None:
+    ok = (
+        isinstance(value, int) and not isinstance(value, bool)
+        if kind is int
+        else isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+    if not ok or (kind is float and not math.isfinite(value)):
+        raise StudyPlanError(
+            f"{where}: expected {'an integer' if kind is int else 'a number'}, got {value!r}"
+        )
+    if kind is int and value >= 2**63:
+        raise StudyPlanError(f"{where}: {value} is too large")
+    if minimum is not None and value < minimum:
+        raise StudyPlanError(f"{where}: must be at least {minimum}, got {value}")
+
+
+def _check_block(
+    block: Mapping[str, Any], keys: dict[str, tuple[type, float | None]], where: str
+) -> None:
+    for key, value in block.items():
+        if key not in keys:
+            raise StudyPlanError(
+                f"{where}.{key}: not a {where} setting of a study; known: {', '.join(sorted(keys))}"
+            )
+        kind, minimum = keys[key]
+        if kind is list:
+            continue  # search.ops: checked with the registry
+        if kind is str:
+            if not isinstance(value, str):
+                raise StudyPlanError(f"{where}.{key}: expected a string, got {value!r}")
+            continue
+        _number(value, f"{where}.{key}", kind, minimum)
+        if key in _PORTIONS and not 0.0 < value < 1.0:
+            raise StudyPlanError(f"{where}.{key}: must be between 0 and 1, got {value}")
+
+
+def _check_setting(setting: Any, value: Any, where: str) -> None:
+    if value is None:
+        if not setting.optional:
+            raise StudyPlanError(f"{where}: cannot be null")
+        return
+    kind = setting.type
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise StudyPlanError(f"{where}: expected {kind.__name__}, got {value!r}")

@@ -1,0 +1,180 @@
+"""How a study starts its runs: on Linux a fork of the study process (torch is imported
+once, which costs seconds per run otherwise), elsewhere a new ``python -m cnas`` process;
+either way the run is the same command line, in its own process, with its own threads and
+its log as its output, and it dies with the study (no orphan keeps a run folder locked)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import platform
+import runpy
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORK", "THREAD_VARIABLES", "Handle", "environment", "start", "wait_any", "warm_up"]
+
+
+def environment(jobs: int, threads: int) -> dict[str, Any]:
+    """What the study ran on: versions, machine, device, processes and threads."""
+    import torch
+    import torchvision  # type: ignore[import-untyped]
+
+    from .._version import __version__
+
+    device = "cpu"
+    if torch.cuda.is_available():
+        device = f"cuda ({torch.cuda.get_device_name(0)})"
+    return {
+        "cnas": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "jobs": jobs,
+        "threads_per_job": threads,
+    }
+
+
+FORK = sys.platform.startswith("linux") and not os.environ.get("CNAS_STUDY_SUBPROCESS")
+"""Runs are forks of the study process on Linux (torch imported once), else new processes
+(``CNAS_STUDY_SUBPROCESS=1`` asks for those on Linux too)."""
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def warm_up() -> None:
+    """Import what every run needs before forking, once (torch's optimizers import
+    ``torch._dynamo`` on first use: seconds)."""
+    if not FORK:
+        return
+    import torch
+
+    from .. import data, models, search, training  # noqa: F401
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+def _run_in_child(argv: list[str], folder: str, log: str, threads: int) -> None:  # pragma: no cover
+    """In a forked run: its log as stdout and stderr, its threads, then the command."""
+    import torch
+
+    with contextlib.suppress(OSError, AttributeError):  # a run dies with its study
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.chdir(folder)
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(threads)
+    torch.set_num_threads(threads)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    sys.argv = ["cnas", *argv]
+    code = 1
+    try:
+        # the command line itself, as `python -m cnas` runs it (a program this module
+        # starts, not a module it imports: the CLI sits above the study)
+        runpy.run_module("cnas", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+@dataclass
+class Handle:
+    """A started run: a forked process or a new one."""
+
+    run: Any  # the StudyRun
+    started: float
+    process: Any = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    def exit_status(self) -> int:
+        if self.process is not None:
+            code = self.process.exitcode
+            return 1 if code is None else (code if code >= 0 else 128 - code)
+        assert self.popen is not None
+        code = self.popen.returncode
+        return 1 if code is None else (code if code >= 0 else 128 - code)
+
+    def finished(self) -> bool:
+        if self.process is not None:
+            return self.process.exitcode is not None
+        assert self.popen is not None
+        return self.popen.poll() is not None
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.process is not None:
+                self.process.kill()
+                self.process.join()
+            elif self.popen is not None:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def wait_any(handles: list[Handle]) -> list[Handle]:
+    """Block until at least one of ``handles`` ends; return those that ended."""
+    from multiprocessing.connection import wait as wait_sentinels
+
+    while True:
+        sentinels = [h.process.sentinel for h in handles if h.process is not None]
+        if sentinels:
+            wait_sentinels(sentinels, timeout=None if len(sentinels) == len(handles) else 0.2)
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                assert handles[0].popen is not None
+                handles[0].popen.wait(timeout=0.2)
+        ended = [h for h in handles if h.finished()]
+        for h in ended:
+            if h.process is not None:
+                h.process.join()
+        if ended:
+            return ended
+
+
+def start(run: Any, argv: list[str], folder: Path, log: Path, threads: int) -> Handle:
+    """Start ``argv`` (``python -m cnas ...``) in ``folder``, its output appended to ``log``."""
+    if FORK:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        process = context.Process(
+            target=_run_in_child, args=(argv[3:], str(folder), str(log), threads)
+        )
+        process.start()
+        return Handle(run, time.perf_counter(), process=process)
+    env = dict(os.environ)
+    for var in THREAD_VARIABLES:
+        env[var] = str(threads)
+    with log.open("ab") as handle:
+        popen = subprocess.Popen(
+            argv,
+            cwd=folder,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    return Handle(run, time.perf_counter(), popen=popen)

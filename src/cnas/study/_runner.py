@@ -1,0 +1,390 @@
+"""Running a study: its plan expanded into plain ``cnas`` command lines (searches,
+trainings, supernet scorings), run in local processes or one at a time by a cluster
+scheduler, each resumable through its own command's resume path."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._genotype import Genotype
+from .._io import atomic_write_text
+from ..errors import StudyPlanError, StudyRunError
+from ._commands import StudyRun, plan_runs, random_file
+from ._plan import StudyPlan
+from ._processes import Handle, environment, start, wait_any, warm_up
+
+__all__ = ["STUDY_FILE", "Study"]
+
+logger = logging.getLogger("cnas")
+
+STUDY_FILE = "study.json"
+STUDY_FORMAT = "cnas.study"
+TEST_RESULT = "test.json"  # what cnas train --hold-out-test writes
+
+
+class Study:
+    """A study folder: the plan, every run's own folder, ``study.json`` and ``report.md``.
+
+    Args:
+        plan: What to run.
+        folder: The study folder (created by ``prepare``).
+
+    Examples:
+        >>> study = Study(StudyPlan.preset("smoke"), "runs/study")  # doctest: +SKIP
+        >>> study.run(jobs=2)                                       # doctest: +SKIP
+    """
+
+    def __init__(self, plan: StudyPlan, folder: str | os.PathLike[str]) -> None:
+        self.plan = plan
+        self.folder = Path(folder)
+        self.runs: list[StudyRun] = plan_runs(plan)
+
+    # -- the folder ---------------------------------------------------------------------
+
+    def prepare(self, *, resume: bool = False) -> None:
+        """Create the study folder (``study.json`` with the plan and every command line,
+        and the random genotypes), or check that it holds this plan.
+
+        Raises:
+            StudyPlanError: the folder holds another plan, holds this one and ``resume``
+                is off, or is a non-empty folder of something else. Nothing is changed.
+        """
+        record = self._read_record()
+        if record is None:
+            if self.folder.exists() and any(self.folder.iterdir()):
+                raise StudyPlanError(
+                    f"{self.folder} is a folder with other contents (no {STUDY_FILE}); "
+                    "give a new folder for the study"
+                )
+        else:
+            saved = record.get("plan")
+            differ = _differences(saved, self.plan.to_dict())
+            if differ:
+                raise StudyPlanError(
+                    f"{self.folder} holds another study (its {STUDY_FILE} differs in "
+                    f"{', '.join(differ)}); nothing was changed. Use another folder, or "
+                    "the plan it was started with"
+                )
+            if not resume:
+                raise StudyPlanError(
+                    f"{self.folder} holds this study already; pass --resume to continue it "
+                    "(finished runs are skipped)"
+                )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_random_genotypes()
+        if record is None:
+            self._write_record({"runs": {}, "environment": None})
+
+    def _read_record(self) -> dict[str, Any] | None:
+        path = self.folder / STUDY_FILE
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise StudyPlanError(f"{path} is not a study record: {exc}") from None
+        if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT:
+            raise StudyPlanError(f"{path} is not a study record (format {STUDY_FORMAT!r})")
+        return record
+
+    def _write_record(self, extra: dict[str, Any]) -> None:
+        old = self._read_record() or {}
+        runs = old.get("runs", {}) if isinstance(old.get("runs"), dict) else {}
+        runs = {**runs, **extra.pop("runs", {})}
+        record = {
+            "format": STUDY_FORMAT,
+            "version": 1,
+            "plan": self.plan.to_dict(),
+            "environment": old.get("environment"),
+            "runs": runs,
+            "commands": [
+                {
+                    "index": r.index,
+                    "id": r.id,
+                    "kind": r.kind,
+                    "command": r.command,
+                    "depends": list(r.depends),
+                }
+                for r in self.runs
+            ],
+            "results": old.get("results"),
+        }
+        record.update({k: v for k, v in extra.items() if v is not None or k not in record})
+        atomic_write_text(self.folder / STUDY_FILE, json.dumps(record, indent=2) + "\n")
+
+    def random_genotypes(self) -> list[Genotype]:
+        """The study's random architectures: uniform samples of the full space, seeded
+        with ``plan.random_seed``."""
+        import torch
+
+        from ..space import SearchSpace
+
+        space = SearchSpace(list(self.plan.ops), self.plan.nodes)
+        generator = torch.Generator().manual_seed(self.plan.random_seed)
+        return [space.sample(generator=generator) for _ in range(self.plan.random_archs)]
+
+    def _write_random_genotypes(self) -> None:
+        for i, genotype in enumerate(self.random_genotypes()):
+            path = self.folder / random_file(i)
+            if path.is_file():
+                try:
+                    saved = Genotype.load(path)
+                except (ValueError, OSError) as exc:
+                    raise StudyPlanError(f"{path} is not a genotype: {exc}") from None
+                if saved != genotype:
+                    raise StudyPlanError(
+                        f"{path} is not the random genotype this plan samples; it was "
+                        "changed after the study started"
+                    )
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            genotype.save(path, overwrite=False)
+
+    # -- status -------------------------------------------------------------------------
+
+    def is_done(self, run: StudyRun) -> bool:
+        """Whether ``run`` finished (from its own outputs, so cluster runs count too)."""
+        path = self.folder / run.output
+        if run.kind == "search":
+            arm = next(a for a in self.plan.arms if a.label == run.arm)
+            stages = self.plan.stages(arm)
+            return all(
+                (path / "stages" / f"stage-{k}" / "result.json").is_file()
+                for k in range(1, stages + 1)
+            )
+        target = path / TEST_RESULT if run.kind == "train" else path
+        if not target.is_file():
+            return False
+        try:
+            json.loads(target.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            return False
+        return True
+
+    def listing(self) -> str:
+        """Every run as a line ``index<TAB>id<TAB>command`` (``cnas study --list-runs``)."""
+        return "\n".join(f"{r.index}\t{r.id}\t{r.command}" for r in self.runs)
+
+    def pending(self) -> list[StudyRun]:
+        """The runs that have not finished, in order."""
+        return [r for r in self.runs if not self.is_done(r)]
+
+    # -- running ------------------------------------------------------------------------
+
+    def argv_to_run(self, run: StudyRun) -> list[str]:
+        """What runs ``run`` here: its command with this Python's ``-m cnas`` (and
+        ``--resume`` for a training whose folder holds a checkpoint)."""
+        argv = [sys.executable, "-m", "cnas", *run.argv[1:]]
+        if run.kind == "train" and (self.folder / run.output / "last.pt").is_file():
+            argv.append("--resume")
+        return argv
+
+    def _log(self, run: StudyRun) -> Path:
+        return self.folder / "logs" / f"{run.id.replace('/', '--')}.log"
+
+    def _start(self, run: StudyRun, threads: int) -> Handle:
+        """Start ``run`` in its own process, its output going to its log."""
+        log = self._log(run)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as handle:
+            handle.write(f"$ {run.command}\n".encode())
+        return start(run, self.argv_to_run(run), self.folder, log, threads)
+
+    def _failure(self, run: StudyRun, code: int) -> StudyRunError:
+        log = self._log(run)
+        last = ""
+        with contextlib.suppress(OSError):
+            lines = [
+                line
+                for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                if line.strip()
+            ]
+            last = lines[-1] if lines else ""
+        return StudyRunError(
+            f"run {run.index} ({run.id}) failed with exit status {code}: {last} (log: {log}); "
+            "the finished runs are kept, and --resume continues the study"
+        )
+
+    def run(
+        self,
+        *,
+        jobs: int = 1,
+        threads: int | None = None,
+        resume: bool = False,
+        progress: bool | None = None,
+        report: bool = True,
+    ) -> dict[str, Any]:
+        """Run every unfinished run (``jobs`` at a time, in order as their dependencies
+        finish), then collect the results into ``study.json`` and write ``report.md``.
+
+        Args:
+            jobs: Runs at a time, each its own process.
+            threads: Threads per run (default: this machine's cores split between the jobs).
+            resume: Continue a study folder that holds this plan.
+            progress: A tqdm bar over the runs (default: when stderr is a terminal).
+            report: Write ``report.md`` at the end.
+
+        Returns:
+            The results (as in ``study.json``).
+
+        Raises:
+            StudyPlanError: the folder holds another study, or this one without ``resume``.
+            StudyRunError: a run failed (the others that were running finish first).
+        """
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, got {jobs}")
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        self.prepare(resume=resume)
+        with self._lock():
+            self._write_record({"environment": environment(jobs, threads)})
+            self._run_pending(jobs, threads, progress)
+            return self.finish(report=report)
+
+    def _run_pending(self, jobs: int, threads: int, progress: bool | None) -> None:
+        done = {r.id for r in self.runs if self.is_done(r)}
+        pending = [r for r in self.runs if r.id not in done]
+        skipped = len(self.runs) - len(pending)
+        if skipped:
+            logger.info("study: %d of %d runs finished already; skipped", skipped, len(self.runs))
+        if pending:
+            warm_up()
+        bar = _progress_bar(len(self.runs), skipped, progress)
+        failures: list[StudyRunError] = []
+        running: list[Handle] = []
+        try:
+            while pending or running:
+                if not failures:
+                    ready = [r for r in pending if all(d in done for d in r.depends)]
+                    for r in ready[: jobs - len(running)]:
+                        pending.remove(r)
+                        logger.info("study: run %d/%d %s", r.index + 1, len(self.runs), r.id)
+                        running.append(self._start(r, threads))
+                if not running:
+                    break
+                for handle in wait_any(running):
+                    running.remove(handle)
+                    r, code = handle.run, handle.exit_status()
+                    seconds = time.perf_counter() - handle.started
+                    self._note(r, code, seconds)
+                    if code == 0 and self.is_done(r):
+                        done.add(r.id)
+                        bar.update(1)
+                        logger.info("study: %s done (%.0f s)", r.id, seconds)
+                    else:
+                        failures.append(self._failure(r, code))
+        except BaseException:
+            for handle in running:
+                handle.kill()
+            raise
+        finally:
+            bar.close()
+        if failures:
+            raise failures[0]
+
+    def _note(self, run: StudyRun, code: int, seconds: float) -> None:
+        record = self._read_record() or {}
+        runs = record.get("runs", {}) if isinstance(record.get("runs"), dict) else {}
+        entry = dict(runs.get(run.id, {}))
+        entry["attempts"] = int(entry.get("attempts", 0)) + 1
+        entry["wall_s"] = float(entry.get("wall_s", 0.0)) + seconds
+        entry["exit_status"] = code
+        self._write_record({"runs": {run.id: entry}})
+
+    def run_one(self, index: int, *, threads: int | None = None) -> int:
+        """Run ``runs[index]`` alone (what a cluster job runs; ``study.json`` is left to
+        the final ``run``/``finish``). A finished run is skipped.
+
+        Returns:
+            The run's exit status (0 when it had finished already).
+
+        Raises:
+            StudyPlanError: no such run, the folder is not this study, or a run it needs
+                has not finished.
+        """
+        if not 0 <= index < len(self.runs):
+            raise StudyPlanError(
+                f"--run-index {index}: the study has runs 0 to {len(self.runs) - 1}"
+            )
+        run = self.runs[index]
+        self.prepare(resume=True)
+        if self.is_done(run):
+            logger.info("study: %s has finished already", run.id)
+            return 0
+        missing = [
+            d for d in run.depends if not self.is_done(next(r for r in self.runs if r.id == d))
+        ]
+        if missing:
+            raise StudyPlanError(
+                f"run {index} ({run.id}) needs {', '.join(missing)}, which has not finished"
+            )
+        warm_up()
+        handle = self._start(run, threads or (os.cpu_count() or 1))
+        try:
+            wait_any([handle])
+        except BaseException:
+            handle.kill()
+            raise
+        return handle.exit_status()
+
+    def finish(self, *, report: bool = True) -> dict[str, Any]:
+        """Collect the finished runs' results into ``study.json`` and write ``report.md``
+        (a study with unfinished runs gets a report that says which)."""
+        from ._report import collect, write_report
+
+        results = collect(self)
+        self._write_record({"results": results})
+        if report:
+            write_report(self, results)
+        return results
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        path = self.folder / "study.lock"
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield
+            return
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise StudyPlanError(
+                    f"another cnas study is running in {self.folder}; wait for it to end"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _differences(saved: Any, now: dict[str, Any]) -> list[str]:
+    if not isinstance(saved, dict):
+        return ["plan"]
+    keys = sorted(set(saved) | set(now))
+    return [k for k in keys if saved.get(k) != now.get(k)]
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, done: int, progress: bool | None) -> Any:
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+    return tqdm(total=total, initial=done, desc="study", unit="run")
