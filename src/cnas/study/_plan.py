@@ -279,7 +279,7 @@ class StudyPlan:
             "train_seeds": list(self.train_seeds),
             "random_archs": self.random_archs,
             "random_seed": self.random_seed,
-            "baseline": self.baseline_arm.label if self.baseline_arm else None,
+            "baseline": self.baseline,
             "search": dict(self.search),
             "train": dict(self.train),
             "device": self.device,
@@ -339,7 +339,7 @@ class StudyPlan:
                 raise StudyPlanError(
                     f"{where}: unknown curriculum {arm.curriculum!r}; known: {', '.join(CURRICULA)}"
                 )
-            if labels.count(arm.label) > 1:
+            if arm.label in labels[:i]:
                 raise StudyPlanError(f"{where}: the arm {arm.label} is given twice")
             known = {s.name: s for s in strategy_settings(get_strategy(arm.strategy))}
             for key, value in arm.settings.items():

@@ -43,7 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "test_portion": 0.3,
         "search_seeds": [0, 1, 2, 3, 4],
         "train_seeds": [0, 1],
-        "random_archs": 10,
+        "random_archs": 12,
         "search": {
             "warmup_epochs": 8,
             "epochs": 16,
@@ -54,11 +54,11 @@ PRESETS: dict[str, dict[str, Any]] = {
             "derive_batches": 4,
         },
         "train": {
-            "epochs": 15,
+            "epochs": 20,
             "init_channels": 8,
             "layers": 5,
             "batch_size": 64,
-            "lr": 0.025,
+            "lr": 0.05,
             "warmup_epochs": 1,
             "train_portion": 0.25,
         },

@@ -273,6 +273,13 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{100 * value:.{digits}f}"
 
 
+def _hours(group: dict[str, Any]) -> str:
+    if "search_hours_mean" not in group:
+        return "-"
+    wall = group.get("wall_hours_mean")
+    return f"{group['search_hours_mean']:.3f}; " + ("-" if wall is None else f"{wall:.3f}")
+
+
 def _first(ids: list[str], n: int = 8) -> str:
     return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
 
@@ -308,7 +315,7 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         ]
     lines += ["## Results", ""]
     header = (
-        "| arm | searches | supernet images per search | search hours (epochs) | "
+        "| arm | searches | supernet images per search | search hours (epochs; wall) | "
         "test top-1 % (mean ± std, n) | vs random (RI %) | "
         f"p vs {baseline or 'baseline'} | p vs random | params (M) | MAdds (M) | "
         "param-free ops |"
@@ -324,7 +331,7 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
             name,
             str(g.get("searches", "-")) if label != RANDOM else "-",
             ", ".join(f"{i:,}" for i in images) if images else ("0" if label == RANDOM else "-"),
-            f"{g['search_hours_mean']:.4f}" if "search_hours_mean" in g else "-",
+            _hours(g),
             (
                 f"{_pct(g['test_top1_mean'])} ± {_pct(g['test_top1_std'])} ({g['n']})"
                 if g.get("n")
@@ -347,7 +354,9 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         "- p: two-sided permutation test of the difference of means (exact over all "
         "relabelings up to 20,000 of them, else 20,000 seeded ones); no normality assumed.",
         "- supernet images: images the supernet weights were trained on (warm-up and search "
-        "epochs, from each search's metrics.jsonl); hours: the sum of its epochs' times.",
+        "epochs, from each search's metrics.jsonl); hours: the sum of its epochs' times "
+        "(metrics.jsonl) and the wall time of its process (study.json; it includes deriving, "
+        "checkpoints and start-up), each the mean over the arm's searches.",
         "- param-free ops: share of cell edges whose op has no parameters (none, skip, "
         "pooling): a collapse indicator.",
         "",
