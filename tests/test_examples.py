@@ -71,3 +71,26 @@ def test_custom_strategy_example_registers_searches_and_resumes(tmp_path: Path) 
     assert again.returncode == 0, again.stderr
     final = [line for line in first.stdout.splitlines() if line.startswith("final genotype")]
     assert final and final[0] in again.stdout
+
+
+def test_study_in_code_example_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "study_in_code.py"), str(tmp_path / "study"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '"format": "cnas.study-plan"' in result.stdout
+    for label in ("cnas/nodes", "random/fixed", "random"):
+        assert f"\n{label}: test top-1 " in result.stdout
+    record = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert record["results"]["complete"]
+    assert record["plan"]["arms"][0] == {
+        "strategy": "cnas",
+        "curriculum": "nodes",
+        "settings": {"entropy_coeff": 0.001},
+    }
+    # the arm's setting reached its searches' command lines
+    assert "--entropy-coeff 0.001" in record["commands"][0]["command"]

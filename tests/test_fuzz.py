@@ -225,6 +225,24 @@ def test_curriculum_json_raises_only_value_errors(data: st.DataObject) -> None:
         return
 
 
+# -- study plans ---------------------------------------------------------------------------------
+
+PLAN = cnas.study.StudyPlan.preset("smoke").to_dict()
+
+
+@fuzz(400)
+@given(st.data())
+def test_study_plans_raise_only_study_plan_errors(data: st.DataObject) -> None:
+    value = mutated(PLAN, data)
+    try:
+        plan = cnas.study.StudyPlan.from_dict(value)
+    except cnas.study.StudyPlanError:
+        return
+    # a plan that is accepted expands into command lines
+    runs = cnas.study.Study(plan, "unused").runs
+    assert runs and all(r.argv[0] == "cnas" for r in runs)
+
+
 # -- a network's config.json ---------------------------------------------------------------------
 
 CONFIG = {

@@ -24,6 +24,7 @@ from cnas.study import (
     Study,
     StudyPlan,
     StudyPlanError,
+    StudyRunError,
     kendall_tau,
     mean_std,
     permutation_test,
@@ -160,6 +161,33 @@ def test_every_run_is_a_command_line_the_cli_accepts() -> None:
             assert args.hold_out_test and args.test_seed == plan.test_seed
 
 
+def test_a_cifar10_plan_points_every_run_at_the_data_folder() -> None:
+    plan = StudyPlan.preset("digits", dataset="cifar10", data="/data/c10")
+    parser = build_parser()
+    for run in Study(plan, "unused").runs:
+        args = parser.parse_args(list(run.argv[1:]))
+        assert args.data == "/data/c10" and args.no_download, run.command
+
+
+def test_the_slurm_example_matches_the_digits_preset_runs() -> None:
+    script = (Path(__file__).parents[1] / "examples" / "slurm_study.sh").read_text()
+    runs = Study(StudyPlan.preset("digits"), "unused").runs
+
+    def span(kind: str) -> str:
+        indices = [r.index for r in runs if r.kind == kind]
+        return f"{indices[0]}-{indices[-1]}"
+
+    assert f"--array={span('search')} " in script
+    assert f"--array={span('train')} " in script
+    assert f"--array={span('score')} " in script
+    first_random = next(r.index for r in runs if r.kind == "train")
+    last_random = max(r.index for r in runs if r.kind == "train" and r.arm == "random")
+    assert f"{first_random}-{last_random} need no search" in script
+    docs = (Path(__file__).parents[1] / "docs" / "study.md").read_text()
+    for kind in ("search", "train", "score"):
+        assert f"--array={span(kind)} " in docs
+
+
 # -- statistics ----------------------------------------------------------------------------
 
 
@@ -225,6 +253,40 @@ def test_a_run_whose_inputs_are_missing_is_refused(tmp_path: Path) -> None:
         study.run_one(train.index)
     with pytest.raises(StudyPlanError, match="--run-index 999: the study has runs 0 to"):
         study.run_one(999)
+
+
+def test_the_cluster_path_runs_each_run_by_index_then_reports(tmp_path: Path) -> None:
+    # what a job array does: --prepare, then --run-index I for every run, then --report
+    plan = smoke(arms=["random/fixed"], search_seeds=[0], random_archs=1)
+    study = Study(plan, tmp_path / "study")
+    study.prepare()
+    for run in study.runs:
+        assert study.run_one(run.index, threads=1) == 0, run.id
+        assert study.is_done(run)
+    assert study.run_one(0) == 0  # finished: skipped
+    results = study.finish()
+    assert results["complete"]
+    assert [g["arm"] for g in results["genotypes"]] == ["random", "random/fixed"]
+    assert (tmp_path / "study" / "report.md").is_file()
+
+
+def test_a_failed_run_stops_the_study_and_names_its_log(tmp_path: Path) -> None:
+    plan = smoke(arms=["random/fixed"], search_seeds=[0], random_archs=1)
+    study = Study(plan, tmp_path / "study")
+    study.prepare()
+    # something else already holds the random architecture's training folder
+    foreign = tmp_path / "study" / "train" / "random-r00-t0"
+    foreign.mkdir(parents=True)
+    (foreign / "config.json").write_text('{"run": {"kind": "search"}}')
+    with pytest.raises(
+        StudyRunError,
+        match=r"run 1 \(train/random-r00-t0\) failed with exit "
+        r"status 2: cnas train: error: .*logs/train--random-r00-t0\.log",
+    ):
+        study.run(resume=True, jobs=2)
+    assert study.is_done(study.runs[0])  # the search that ran beside it finished
+    assert not study.is_done(study.runs[1])
+    assert (foreign / "config.json").read_text() == '{"run": {"kind": "search"}}'
 
 
 # -- end to end ----------------------------------------------------------------------------

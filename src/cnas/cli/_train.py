@@ -128,7 +128,12 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     )
     e.add_argument("--data", default="data")
     e.add_argument("--no-download", action="store_true")
-    e.add_argument("--split", choices=("val", "train"), default="val")
+    e.add_argument(
+        "--split",
+        choices=("val", "train", "test"),
+        default="val",
+        help="test: the split a run trained with --hold-out-test held out (default: val)",
+    )
     e.add_argument(
         "--split-seed",
         type=int,
@@ -409,7 +414,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import tempfile
 
     from .._genotype import Genotype
-    from ..data import DatasetNotFoundError, load_train_data
+    from ..data import DatasetNotFoundError, load_test_data, load_train_data
     from ..training import TrainConfig, Trainer
 
     weights_path = Path(args.weights)
@@ -458,11 +463,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         which = "the test set" if dataset == "cifar10" else "the val folder"
         if args.split == "train":
             which = "the training set"
+    held = saved.get("data")
+    held = held if isinstance(held, dict) and held.get("hold_out_test") else None
+    if args.split == "test" and held is None:
+        raise CLIError(
+            "--split test needs the weights of a run trained with --hold-out-test (its "
+            "config.json records the held-out split)"
+        )
+    splits: dict[str, Any] = {}
+    if held is not None:
+        try:
+            splits = {
+                "hold_out_test": True,
+                "test_portion": float(held["test_portion"]),
+                "test_seed": int(held["test_seed"]),
+                "train_portion": float(held["train_portion"]),
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CLIError(f"{config_file} records a held-out split without its {exc}") from None
+        which = f"held out with test seed {splits['test_seed']}, as the run"
     try:
         train, val, info = load_train_data(
-            dataset, args.data, download=not args.no_download, cutout=0, seed=seed
+            dataset, args.data, download=not args.no_download, cutout=0, seed=seed, **splits
         )
-    except DatasetNotFoundError as exc:
+        if args.split == "test":
+            val = load_test_data(
+                dataset,
+                args.data,
+                download=not args.no_download,
+                test_portion=splits["test_portion"],
+                test_seed=splits["test_seed"],
+            )
+    except (DatasetNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     auxiliary = any(k.startswith("auxiliary_head.") for k in state)
     model = _build_network(
@@ -479,7 +511,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     config = TrainConfig.preset(dataset, batch_size=args.batch_size, init_channels=C, layers=layers)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(model, config, tmp, device=parse_device(args.device), progress=False)
-        metrics = trainer.evaluate(val if args.split == "val" else train)
+        metrics = trainer.evaluate(train if args.split == "train" else val)
     out(
         f"{dataset} {args.split} ({which}): top-1 {100 * metrics['top1']:.2f}%, "
         f"top-5 {100 * metrics['top5']:.2f}%, loss {metrics['loss']:.4f} "

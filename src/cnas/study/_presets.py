@@ -45,8 +45,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_seeds": [0, 1],
         "random_archs": 12,
         "search": {
-            "warmup_epochs": 8,
-            "epochs": 16,
+            "warmup_epochs": 16,
+            "epochs": 32,
             "init_channels": 8,
             "layers": 5,
             "batch_size": 64,

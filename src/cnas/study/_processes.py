@@ -75,6 +75,9 @@ def _run_in_child(argv: list[str], folder: str, log: str, threads: int) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    # new streams on the log: the inherited ones may write elsewhere (a test runner's capture)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
     os.chdir(folder)
     for var in THREAD_VARIABLES:
         os.environ[var] = str(threads)

@@ -406,17 +406,25 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         lines.append(f"- {arm.label}: `{g['best']}`, test top-1 {_pct(g['best_top1'])}%")
         if drawn:
             lines += ["", f"  ![{arm.label}]({drawn})", ""]
-    lines += ["", "## Runs", "", "| run | wall s |", "|---|---|"]
-    for run in study.runs:
-        entry = results["searches"].get(run.id) or results["trainings"].get(run.id) or {}
-        wall = entry.get("wall_s")
-        state = (
-            "not finished"
-            if run.id in results["missing"]
-            else ("-" if wall is None else f"{wall:.1f}")
-        )
-        lines.append(f"| {run.id} | {state} |")
     record = study._read_record() or {}
+    walls = record.get("runs") if isinstance(record.get("runs"), dict) else {}
+    lines += ["", "## Runs", "", "| run | wall s | attempts |", "|---|---|---|"]
+    total = 0.0
+    for run in study.runs:
+        entry = walls.get(run.id) if isinstance(walls.get(run.id), dict) else {}
+        wall = entry.get("wall_s")
+        total += float(wall or 0.0)
+        state = "-" if wall is None else f"{wall:.1f}"
+        if run.id in results["missing"]:
+            state = "not finished"
+        lines.append(f"| {run.id} | {state} | {entry.get('attempts', '-')} |")
+    sessions = record.get("sessions") or []
+    lines += [
+        "",
+        f"The runs' wall times add up to {total / 3600:.2f} hours; the study took "
+        f"{sum(float(x.get('wall_s', 0)) for x in sessions) / 3600:.2f} hours of wall time "
+        f"in {len(sessions)} session(s) (`study.json`, `sessions`).",
+    ]
     env = record.get("environment") or {}
     if env:
         lines += ["", "## Environment", ""]

@@ -115,6 +115,7 @@ class Study:
                 }
                 for r in self.runs
             ],
+            "sessions": old.get("sessions", []),
             "results": old.get("results"),
         }
         record.update({k: v for k, v in extra.items() if v is not None or k not in record})
@@ -245,8 +246,27 @@ class Study:
         self.prepare(resume=resume)
         with self._lock():
             self._write_record({"environment": environment(jobs, threads)})
-            self._run_pending(jobs, threads, progress)
+            started = time.perf_counter()
+            try:
+                self._run_pending(jobs, threads, progress)
+            finally:
+                self._note_session(jobs, threads, time.perf_counter() - started)
             return self.finish(report=report)
+
+    def _note_session(self, jobs: int, threads: int, seconds: float) -> None:
+        record = self._read_record() or {}
+        sessions = list(record.get("sessions") or [])
+        sessions.append(
+            {
+                "started": time.strftime(
+                    "%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - seconds)
+                ),
+                "wall_s": seconds,
+                "jobs": jobs,
+                "threads_per_job": threads,
+            }
+        )
+        self._write_record({"sessions": sessions})
 
     def _run_pending(self, jobs: int, threads: int, progress: bool | None) -> None:
         done = {r.id for r in self.runs if self.is_done(r)}
