@@ -30,7 +30,7 @@ def add_study_parser(sub: argparse._SubParsersAction[Any]) -> None:
         "--preset",
         default=None,
         metavar="NAME",
-        help="a shipped plan instead of PLAN: smoke (a minute or two) or digits (about an hour "
+        help="a shipped plan instead of PLAN: smoke (a minute or two) or digits (about 25 minutes "
         "on 2 CPU cores)",
     )
     p.add_argument("-o", "--output", default="runs/study", help="the study folder (runs/study)")

@@ -249,7 +249,7 @@ class StudyPlan:
     @classmethod
     def preset(cls, name: str, **changes: Any) -> StudyPlan:
         """A shipped plan (``PRESETS``): ``smoke`` (the tests') or ``digits`` (the
-        documented study on the embedded digits, about an hour on a 2-core CPU).
+        documented study on the embedded digits, about 25 minutes on a 2-core CPU).
 
         Raises:
             StudyPlanError: an unknown preset.

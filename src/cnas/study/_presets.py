@@ -1,5 +1,5 @@
 """The shipped study plans: ``smoke`` (the tests', a minute or two) and ``digits`` (the
-study docs/study.md reports, about an hour on a 2-core CPU; its settings are chosen there)."""
+study docs/study.md reports, about 25 minutes on a 2-core CPU; its settings are chosen there)."""
 
 from __future__ import annotations
 

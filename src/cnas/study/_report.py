@@ -390,13 +390,20 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         ]
     lines += ["## Accuracy distribution", ""]
     figure = _figure(study, results)
-    lines += [
-        f"![test accuracy per arm]({FIGURE})"
-        if figure
-        else f"The figure needs matplotlib: `{PLOT_HINT}`, then `cnas study ... --resume` "
-        "redraws it (nothing runs again).",
-        "",
-    ]
+    if figure:
+        lines += [
+            f"![test accuracy per arm]({FIGURE})",
+            "",
+            "Each point is a genotype (its mean over the training seeds); the boxes give the "
+            "quartiles and the median, the black line the mean.",
+            "",
+        ]
+    else:
+        lines += [
+            f"The figure needs matplotlib: `{PLOT_HINT}`, then `cnas study -o "
+            f"{study.folder} --report` draws it (nothing runs again).",
+            "",
+        ]
     lines += ["## Best cell of each arm", ""]
     for arm in plan.arms:
         g = groups.get(arm.label, {})
@@ -407,11 +414,13 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         if drawn:
             lines += ["", f"  ![{arm.label}]({drawn})", ""]
     record = study._read_record() or {}
-    walls = record.get("runs") if isinstance(record.get("runs"), dict) else {}
+    runs = record.get("runs")
+    walls: dict[str, Any] = runs if isinstance(runs, dict) else {}
     lines += ["", "## Runs", "", "| run | wall s | attempts |", "|---|---|---|"]
     total = 0.0
     for run in study.runs:
-        entry = walls.get(run.id) if isinstance(walls.get(run.id), dict) else {}
+        found = walls.get(run.id)
+        entry: dict[str, Any] = found if isinstance(found, dict) else {}
         wall = entry.get("wall_s")
         total += float(wall or 0.0)
         state = "-" if wall is None else f"{wall:.1f}"
