@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from cnas.cli import build_parser
+import cnas.data as cnas_data
+from cnas.cli import build_parser, main
+from cnas.cli._common import HOLD_OUT_DEFAULT
 from cnas.study import (
     Study,
     StudyPlan,
@@ -36,14 +38,14 @@ def smoke(**changes: Any) -> StudyPlan:
     return StudyPlan.preset("smoke", **changes)
 
 
-def cnas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cnas", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
+def cnas(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run the command line in this process: its exit status and standard error."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
 
 
 # -- plans ---------------------------------------------------------------------------------
@@ -126,20 +128,26 @@ def test_a_plan_file_round_trips_and_bad_files_get_one_line(tmp_path: Path) -> N
         StudyPlan.from_file(path)
 
 
-def test_the_cli_refuses_a_bad_plan_before_anything_runs(tmp_path: Path) -> None:
+def test_the_cli_refuses_a_bad_plan_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     plan = {**smoke().to_dict(), "arms": ["cnas/ops", "gdas/spiral"]}
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
-    result = cnas("study", str(path), "-o", str(tmp_path / "study"))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    code, err = cnas("study", str(path), "-o", str(tmp_path / "study"), capsys=capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert "arms[1]: unknown curriculum 'spiral'" in lines[0]
     assert not (tmp_path / "study").exists()
-    result = cnas("study", "-o", str(tmp_path / "study"))
-    assert result.returncode == 2 and "give a study plan" in result.stderr
-    result = cnas("study", "--preset", "huge", "-o", str(tmp_path / "study"))
-    assert result.returncode == 2 and "unknown preset 'huge'; known: digits, smoke" in result.stderr
+    code, err = cnas("study", "-o", str(tmp_path / "study"), capsys=capsys)
+    assert code == 2 and "give a study plan" in err
+    code, err = cnas("study", "--preset", "huge", "-o", str(tmp_path / "study"), capsys=capsys)
+    assert code == 2 and "unknown preset 'huge'; known: digits, smoke" in err
+    code, err = cnas("study", "--preset", "smoke", "--jobs", "0", capsys=capsys)
+    assert code == 2 and "--jobs: expected a positive integer, got 0" in err
+    # --help stays light: the hold-out flags restate the data's default
+    assert HOLD_OUT_DEFAULT == cnas_data.DEFAULT_TEST_PORTION
 
 
 def test_every_run_is_a_command_line_the_cli_accepts() -> None:
@@ -227,7 +235,9 @@ def test_permutation_test_and_relative_improvement() -> None:
 # -- the folder ----------------------------------------------------------------------------
 
 
-def test_a_folder_with_another_plan_or_other_contents_is_refused(tmp_path: Path) -> None:
+def test_a_folder_with_another_plan_or_other_contents_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "study"
     Study(smoke(), folder).prepare()
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
@@ -242,8 +252,12 @@ def test_a_folder_with_another_plan_or_other_contents_is_refused(tmp_path: Path)
     (other / "notes.txt").write_text("mine")
     with pytest.raises(StudyPlanError, match="folder with other contents"):
         Study(smoke(), other).prepare()
-    result = cnas("study", "--preset", "smoke", "-o", str(folder), "--random-archs", "3")
-    assert result.returncode == 2  # not a flag: the plan is the file's or the preset's
+    code, _ = cnas(
+        "study", "--preset", "smoke", "-o", str(folder), "--random-archs", "3", capsys=capsys
+    )
+    assert code == 2  # not a flag: the plan is the file's or the preset's
+    code, err = cnas("study", "--preset", "smoke", "-o", str(folder), capsys=capsys)
+    assert code == 2 and "pass --resume" in err
 
 
 def test_a_run_whose_inputs_are_missing_is_refused(tmp_path: Path) -> None:
@@ -318,10 +332,8 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     study = Study(smoke(), folder)
     before = {r.id: _stamp(folder, r) for r in study.runs if study.is_done(r)}
     assert 5 <= len(before) < len(study.runs)
-    again = subprocess.run(
-        [*argv, "--jobs", "2", "--no-progress"], capture_output=True, text=True, timeout=600
-    )
-    assert again.returncode == 2 and "pass --resume" in again.stderr
+    with pytest.raises(StudyPlanError, match="pass --resume"):
+        study.prepare()
     resumed = subprocess.run(
         [*argv, "--resume", "--jobs", "2", "--no-progress"],
         capture_output=True,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "HOLD_OUT_DEFAULT",
     "CLIError",
     "DeferredParser",
     "add_batch_size_flags",
@@ -215,11 +216,14 @@ def portion(text: str) -> float:
     return value
 
 
+HOLD_OUT_DEFAULT = 0.3
+"""``cnas.data.DEFAULT_TEST_PORTION``, restated so that ``--help`` does not import torch
+(a test checks that they agree)."""
+
+
 def add_hold_out_flags(group: Any) -> None:
     """``--hold-out-test``, ``--test-portion`` and ``--test-seed``: keep a test split out of
     the run (``cnas.data.hold_out``), as ``cnas study`` does for every run."""
-    from ..data import DEFAULT_TEST_PORTION
-
     group.add_argument(
         "--hold-out-test",
         action="store_true",
@@ -231,7 +235,7 @@ def add_hold_out_flags(group: Any) -> None:
         type=portion,
         default=None,
         help=f"with --hold-out-test: the held-out share of digits/synthetic "
-        f"(default: {DEFAULT_TEST_PORTION})",
+        f"(default: {HOLD_OUT_DEFAULT})",
     )
     group.add_argument(
         "--test-seed",

@@ -86,6 +86,7 @@ def _run_in_child(argv: list[str], folder: str, log: str, threads: int) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     sys.argv = ["cnas", *argv]
+    sys.modules.pop("cnas.__main__", None)  # as in a new process: run, not already imported
     code = 1
     try:
         # the command line itself, as `python -m cnas` runs it (a program this module

@@ -157,10 +157,13 @@ class Study:
         if run.kind == "search":
             arm = next(a for a in self.plan.arms if a.label == run.arm)
             stages = self.plan.stages(arm)
-            return all(
+            if not all(
                 (path / "stages" / f"stage-{k}" / "result.json").is_file()
                 for k in range(1, stages + 1)
-            )
+            ):
+                return False
+            # the last stage's files come before the checkpoint that says it finished
+            return _search_finished(path / "checkpoint.pt")
         target = path / TEST_RESULT if run.kind == "train" else path
         if not target.is_file():
             return False
@@ -384,6 +387,28 @@ class Study:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_FINISHED: dict[tuple[str, int, int], bool] = {}
+
+
+def _search_finished(checkpoint: Path) -> bool:
+    """Whether a search's checkpoint says it finished (read once per version of the file)."""
+    from .._run import load_checkpoint
+    from ..errors import CheckpointError
+
+    try:
+        stat = checkpoint.stat()
+    except OSError:
+        return False
+    key = (str(checkpoint), stat.st_mtime_ns, stat.st_size)
+    if key not in _FINISHED:
+        try:
+            state = load_checkpoint(checkpoint, "search")
+            _FINISHED[key] = bool(state["position"]["finished"])
+        except CheckpointError:
+            return False  # its own resume says what is wrong with it
+    return _FINISHED[key]
 
 
 def _differences(saved: Any, now: dict[str, Any]) -> list[str]:
