@@ -82,6 +82,7 @@ __all__ = [
     "CHECKPOINT_SCHEMAS",
     "CONFIG_NAME",
     "METRICS_NAME",
+    "TEST_RESULT_NAME",
     "RunFolder",
     "RunKind",
     "device_batches",
@@ -104,6 +105,7 @@ RunKind = Literal["search", "training"]
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
+TEST_RESULT_NAME = "test.json"  # a training's score on a held-out test split (cnas train)
 
 CHECKPOINT_FORMATS: dict[str, tuple[str, int]] = {
     "search": ("cnas.search-checkpoint", 3),

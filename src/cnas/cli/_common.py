@@ -25,6 +25,7 @@ __all__ = [
     "parse_device",
     "portion",
     "positive_int",
+    "recorded_hold_out",
     "resolve_genotype",
     "seed_int",
 ]
@@ -265,3 +266,22 @@ def hold_out_config(args: argparse.Namespace) -> dict[str, Any]:
         "test_portion": DEFAULT_TEST_PORTION if args.test_portion is None else args.test_portion,
         "test_seed": 0 if args.test_seed is None else args.test_seed,
     }
+
+
+def recorded_hold_out(data: Any, where: Any, *, train: bool = False) -> dict[str, Any]:
+    """The ``load_*_data`` keywords of the held-out split a run recorded in its ``data``
+    configuration (``{}`` when it held none out); ``train`` adds the training share.
+    A record that names a held-out split without its settings is a one-line error."""
+    if not isinstance(data, dict) or not data.get("hold_out_test"):
+        return {}
+    try:
+        keywords = {
+            "hold_out_test": True,
+            "test_portion": float(data["test_portion"]),
+            "test_seed": int(data["test_seed"]),
+        }
+        if train:
+            keywords["train_portion"] = float(data["train_portion"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CLIError(f"{where} records a held-out test split without its {exc}") from None
+    return keywords

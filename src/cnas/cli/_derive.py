@@ -9,7 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, out, parse_device, positive_int, resolve_genotype
+from ._common import (
+    CLIError,
+    out,
+    parse_device,
+    positive_int,
+    recorded_hold_out,
+    resolve_genotype,
+)
 from ._strategy_flags import add_strategy_flags, build_strategy, given_settings
 
 __all__ = ["add_derive_parser"]
@@ -90,20 +97,6 @@ def _read_json(path: Path) -> Any:
         raise CLIError(f"{path} is not valid JSON: {exc}") from None
 
 
-def _held_out(data: dict[str, Any], where: Path) -> dict[str, Any]:
-    """The hold-out keywords a search recorded in its data configuration."""
-    if not data.get("hold_out_test"):
-        return {}
-    try:
-        return {
-            "hold_out_test": True,
-            "test_portion": float(data["test_portion"]),
-            "test_seed": int(data["test_seed"]),
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CLIError(f"{where} records a held-out test split without its {exc}") from None
-
-
 def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
     """What stage ``number`` (from 1; ``None``: the last finished) recorded of its run, or
     ``{}`` when it did not finish (``Searcher.derive`` then says which did)."""
@@ -173,7 +166,7 @@ def _cmd_derive(args: argparse.Namespace) -> int:
             train_portion=float(data.get("train_portion", 0.4)),
             seed=int(data.get("split_seed", seed)),
             augment=False,
-            **_held_out(data, run / "config.json"),
+            **recorded_hold_out(data, run / "config.json"),
         )
     except DatasetNotFoundError as exc:
         raise CLIError(str(exc)) from None

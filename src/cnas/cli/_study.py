@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._common import CLIError, out, positive_int
+
+if TYPE_CHECKING:
+    from ..study import Study
 
 __all__ = ["add_study_parser"]
 
@@ -77,28 +80,20 @@ def add_study_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_cmd_study)
 
 
-def _plan(args: argparse.Namespace) -> Any:
-    from ..study import STUDY_FILE, StudyPlan, StudyPlanError
+def _study(args: argparse.Namespace) -> Study:
+    from ..study import STUDY_FILE, Study, StudyPlan, StudyPlanError
 
     if args.plan and args.preset:
         raise CLIError("give a PLAN file or --preset, not both")
+    continuing = args.resume or args.run_index is not None or args.report
     try:
         if args.preset:
-            return StudyPlan.preset(args.preset)
+            return Study(StudyPlan.preset(args.preset), args.output)
         if args.plan:
-            return StudyPlan.from_file(args.plan)
-        record = Path(args.output) / STUDY_FILE
-        if (args.resume or args.run_index is not None or args.report) and record.is_file():
-            try:
-                saved = json.loads(record.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-                raise CLIError(f"{record} is not a study record: {exc}") from None
-            if not isinstance(saved, dict) or "plan" not in saved:
-                raise CLIError(f"{record} is not a study record")
-            return StudyPlan.from_dict(saved["plan"])
-    except FileNotFoundError as exc:
-        raise CLIError(str(exc)) from None
-    except StudyPlanError as exc:
+            return Study(StudyPlan.from_file(args.plan), args.output)
+        if continuing and (Path(args.output) / STUDY_FILE).is_file():
+            return Study.open(args.output)
+    except (FileNotFoundError, StudyPlanError) as exc:
         raise CLIError(str(exc)) from None
     raise CLIError(
         "give a study plan (a JSON file) or --preset smoke|digits; --resume alone needs a "
@@ -107,13 +102,13 @@ def _plan(args: argparse.Namespace) -> Any:
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
-    from ..study import Study, StudyPlanError, StudyRunError
+    from ..study import StudyPlanError, StudyRunError
 
-    plan = _plan(args)
+    study = _study(args)
+    plan = study.plan
     if args.print_plan:
         out(json.dumps(plan.to_dict(), indent=2))
         return 0
-    study = Study(plan, args.output)
     if args.list_runs:
         out(study.listing())
         return 0

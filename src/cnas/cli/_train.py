@@ -19,6 +19,7 @@ from ._common import (
     parse_device,
     portion,
     positive_int,
+    recorded_hold_out,
     resolve_genotype,
     seed_int,
 )
@@ -204,7 +205,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .. import distributed as dist_utils
     from .._memory import check_fits
-    from .._run import RunFolder
+    from .._run import TEST_RESULT_NAME, RunFolder
     from ..data import DATASETS, DatasetInfo, DatasetNotFoundError, load_test_data, load_train_data
     from ..errors import CheckpointError, NonFiniteLossError
     from ..training import TrainConfig, Trainer
@@ -359,13 +360,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             out(
                 f"held-out test top-1 {100 * scored['top1']:.2f}%, top-5 "
                 f"{100 * scored['top5']:.2f}% ({int(scored['images'])} images): "
-                f"{target / TEST_RESULT}"
+                f"{target / TEST_RESULT_NAME}"
             )
     return 0
-
-
-TEST_RESULT = "test.json"
-"""What ``cnas train --hold-out-test`` writes: the final weights' score on the test split."""
 
 
 def _write_test_result(
@@ -379,6 +376,7 @@ def _write_test_result(
     import json
 
     from .._io import atomic_write_text
+    from .._run import TEST_RESULT_NAME
     from ..utils import count_madds, count_params
 
     model = trainer.model
@@ -397,7 +395,7 @@ def _write_test_result(
         "madds": count_madds(model, shape),
         "input_size": list(shape),
     }
-    atomic_write_text(target / TEST_RESULT, json.dumps(record, indent=2) + "\n")
+    atomic_write_text(target / TEST_RESULT_NAME, json.dumps(record, indent=2) + "\n")
 
 
 def _load_weights(path: Path) -> dict[str, Any]:
@@ -463,24 +461,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         which = "the test set" if dataset == "cifar10" else "the val folder"
         if args.split == "train":
             which = "the training set"
-    held = saved.get("data")
-    held = held if isinstance(held, dict) and held.get("hold_out_test") else None
-    if args.split == "test" and held is None:
+    splits = recorded_hold_out(saved.get("data"), config_file, train=True)
+    if args.split == "test" and not splits:
         raise CLIError(
             "--split test needs the weights of a run trained with --hold-out-test (its "
             "config.json records the held-out split)"
         )
-    splits: dict[str, Any] = {}
-    if held is not None:
-        try:
-            splits = {
-                "hold_out_test": True,
-                "test_portion": float(held["test_portion"]),
-                "test_seed": int(held["test_seed"]),
-                "train_portion": float(held["train_portion"]),
-            }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CLIError(f"{config_file} records a held-out split without its {exc}") from None
+    if splits:
         which = f"held out with test seed {splits['test_seed']}, as the run"
     try:
         train, val, info = load_train_data(

@@ -104,7 +104,7 @@ def _search_argv(plan: StudyPlan, arm: Arm, seed: int) -> tuple[str, ...]:
 def _train_argv(plan: StudyPlan, genotype: str, seed: int, out: str) -> tuple[str, ...]:
     argv = ["cnas", "train", "--arch", genotype, *_data_flags(plan)]
     for key, value in plan.train.items():
-        argv += [_flag("scheduler" if key == "scheduler" else key), _value(value)]
+        argv += [_flag(key), _value(value)]
     argv += ["--seed", str(seed), "--no-progress", "-o", out]
     return tuple(argv)
 

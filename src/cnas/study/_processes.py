@@ -115,11 +115,12 @@ class Handle:
     popen: subprocess.Popen[bytes] | None = None
 
     def exit_status(self) -> int:
+        """The exit status, as a shell gives it (128 + N for a run killed by signal N)."""
         if self.process is not None:
             code = self.process.exitcode
-            return 1 if code is None else (code if code >= 0 else 128 - code)
-        assert self.popen is not None
-        code = self.popen.returncode
+        else:
+            assert self.popen is not None
+            code = self.popen.returncode
         return 1 if code is None else (code if code >= 0 else 128 - code)
 
     def finished(self) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._genotype import Genotype
 from .._io import atomic_path, atomic_write_text
+from .._run import TEST_RESULT_NAME
 from ._stats import kendall_tau, mean_std, permutation_test, relative_improvement
 
 if TYPE_CHECKING:
@@ -77,7 +78,6 @@ def _search_summary(folder: Path, stages: int) -> dict[str, Any] | None:
             images += n
         seconds += float(record.get("time_s", 0.0))
     return {
-        "genotype": f"{folder.name}/genotype.json",
         "val_accuracy": float(result["val_accuracy"]),
         "supernet_images": images,
         "controller_images": controller,
@@ -127,7 +127,7 @@ def collect(study: Study) -> dict[str, Any]:
             )
             searches[run.id] = summary
         elif run.kind == "train":
-            test = _read_json(path / "test.json")
+            test = _read_json(path / TEST_RESULT_NAME)
             if not isinstance(test, dict):
                 missing.append(run.id)
                 continue

@@ -10,24 +10,24 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .._genotype import Genotype
 from .._io import atomic_write_text
+from .._run import TEST_RESULT_NAME
 from ..errors import StudyPlanError, StudyRunError
 from ._commands import StudyRun, plan_runs, random_file
 from ._plan import StudyPlan
 from ._processes import Handle, environment, start, wait_any, warm_up
 
-__all__ = ["STUDY_FILE", "Study"]
+__all__ = ["STUDY_FILE", "Study", "read_record"]
 
 logger = logging.getLogger("cnas")
 
 STUDY_FILE = "study.json"
 STUDY_FORMAT = "cnas.study"
-TEST_RESULT = "test.json"  # what cnas train --hold-out-test writes
 
 
 class Study:
@@ -46,6 +46,19 @@ class Study:
         self.plan = plan
         self.folder = Path(folder)
         self.runs: list[StudyRun] = plan_runs(plan)
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike[str]) -> Study:
+        """The study in ``folder``, with the plan its ``study.json`` records.
+
+        Raises:
+            FileNotFoundError: the folder holds no ``study.json``.
+            StudyPlanError: it is not a study record, or its plan is not valid here.
+        """
+        record = read_record(folder)
+        if record is None:
+            raise FileNotFoundError(f"{folder} holds no {STUDY_FILE}")
+        return cls(StudyPlan.from_dict(record.get("plan")), folder)
 
     # -- the folder ---------------------------------------------------------------------
 
@@ -81,44 +94,40 @@ class Study:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_random_genotypes()
         if record is None:
-            self._write_record({"runs": {}, "environment": None})
+            self._update_record()
 
     def _read_record(self) -> dict[str, Any] | None:
-        path = self.folder / STUDY_FILE
-        if not path.is_file():
-            return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise StudyPlanError(f"{path} is not a study record: {exc}") from None
-        if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT:
-            raise StudyPlanError(f"{path} is not a study record (format {STUDY_FORMAT!r})")
-        return record
+        return read_record(self.folder)
 
-    def _write_record(self, extra: dict[str, Any]) -> None:
-        old = self._read_record() or {}
-        runs = old.get("runs", {}) if isinstance(old.get("runs"), dict) else {}
-        runs = {**runs, **extra.pop("runs", {})}
-        record = {
-            "format": STUDY_FORMAT,
-            "version": 1,
-            "plan": self.plan.to_dict(),
-            "environment": old.get("environment"),
-            "runs": runs,
-            "commands": [
-                {
-                    "index": r.index,
-                    "id": r.id,
-                    "kind": r.kind,
-                    "command": r.command,
-                    "depends": list(r.depends),
-                }
-                for r in self.runs
-            ],
-            "sessions": old.get("sessions", []),
-            "results": old.get("results"),
-        }
-        record.update({k: v for k, v in extra.items() if v is not None or k not in record})
+    def _update_record(self, change: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Rewrite ``study.json``: the plan and the command lines as they are now, what it
+        held already, and ``change`` applied to that."""
+        record = self._read_record() or {}
+        record.update(
+            {
+                "format": STUDY_FORMAT,
+                "version": 1,
+                "plan": self.plan.to_dict(),
+                "commands": [
+                    {
+                        "index": r.index,
+                        "id": r.id,
+                        "kind": r.kind,
+                        "command": r.command,
+                        "depends": list(r.depends),
+                    }
+                    for r in self.runs
+                ],
+            }
+        )
+        if not isinstance(record.get("runs"), dict):
+            record["runs"] = {}
+        if not isinstance(record.get("sessions"), list):
+            record["sessions"] = []
+        record.setdefault("environment", None)
+        record.setdefault("results", None)
+        if change is not None:
+            change(record)
         atomic_write_text(self.folder / STUDY_FILE, json.dumps(record, indent=2) + "\n")
 
     def random_genotypes(self) -> list[Genotype]:
@@ -164,7 +173,7 @@ class Study:
                 return False
             # the last stage's files come before the checkpoint that says it finished
             return _search_finished(path / "checkpoint.pt")
-        target = path / TEST_RESULT if run.kind == "train" else path
+        target = path / TEST_RESULT_NAME if run.kind == "train" else path
         if not target.is_file():
             return False
         try:
@@ -248,7 +257,8 @@ class Study:
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
         self.prepare(resume=resume)
         with self._lock():
-            self._write_record({"environment": environment(jobs, threads)})
+            env = environment(jobs, threads)
+            self._update_record(lambda record: record.update(environment=env))
             started = time.perf_counter()
             try:
                 self._run_pending(jobs, threads, progress)
@@ -257,19 +267,13 @@ class Study:
             return self.finish(report=report)
 
     def _note_session(self, jobs: int, threads: int, seconds: float) -> None:
-        record = self._read_record() or {}
-        sessions = list(record.get("sessions") or [])
-        sessions.append(
-            {
-                "started": time.strftime(
-                    "%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - seconds)
-                ),
-                "wall_s": seconds,
-                "jobs": jobs,
-                "threads_per_job": threads,
-            }
-        )
-        self._write_record({"sessions": sessions})
+        session = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - seconds)),
+            "wall_s": seconds,
+            "jobs": jobs,
+            "threads_per_job": threads,
+        }
+        self._update_record(lambda record: record["sessions"].append(session))
 
     def _run_pending(self, jobs: int, threads: int, progress: bool | None) -> None:
         done = {r.id for r in self.runs if self.is_done(r)}
@@ -313,13 +317,13 @@ class Study:
             raise failures[0]
 
     def _note(self, run: StudyRun, code: int, seconds: float) -> None:
-        record = self._read_record() or {}
-        runs = record.get("runs", {}) if isinstance(record.get("runs"), dict) else {}
-        entry = dict(runs.get(run.id, {}))
-        entry["attempts"] = int(entry.get("attempts", 0)) + 1
-        entry["wall_s"] = float(entry.get("wall_s", 0.0)) + seconds
-        entry["exit_status"] = code
-        self._write_record({"runs": {run.id: entry}})
+        def count(record: dict[str, Any]) -> None:
+            entry = record["runs"].setdefault(run.id, {})
+            entry["attempts"] = int(entry.get("attempts", 0)) + 1
+            entry["wall_s"] = float(entry.get("wall_s", 0.0)) + seconds
+            entry["exit_status"] = code
+
+        self._update_record(count)
 
     def run_one(self, index: int, *, threads: int | None = None) -> int:
         """Run ``runs[index]`` alone (what a cluster job runs; ``study.json`` is left to
@@ -363,7 +367,7 @@ class Study:
         from ._report import collect, write_report
 
         results = collect(self)
-        self._write_record({"results": results})
+        self._update_record(lambda record: record.update(results=results))
         if report:
             write_report(self, results)
         return results
@@ -409,6 +413,24 @@ def _search_finished(checkpoint: Path) -> bool:
         except CheckpointError:
             return False  # its own resume says what is wrong with it
     return _FINISHED[key]
+
+
+def read_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """A study folder's ``study.json`` (``None`` when there is none).
+
+    Raises:
+        StudyPlanError: it is not a study record.
+    """
+    path = Path(folder) / STUDY_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise StudyPlanError(f"{path} is not a study record: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT:
+        raise StudyPlanError(f"{path} is not a study record (format {STUDY_FORMAT!r})")
+    return record
 
 
 def _differences(saved: Any, now: dict[str, Any]) -> list[str]:
