@@ -98,3 +98,22 @@ def test_search_augmentation_crops_and_flips_images() -> None:
     assert len(views) > 1  # random crops and flips
     plain = data.search_transform(augment=False)
     assert torch.equal(plain(image), plain(image))
+
+
+def test_the_held_out_test_split_is_kept_out_of_search_and_training() -> None:
+    full = data.digits()
+    development, test = data.hold_out(full)
+    assert (len(development), len(test)) == (1258, 539)
+    held = set(test.indices)
+    assert held.isdisjoint(development.indices)
+    assert set(data.load_test_data("digits").indices) == held
+    weights, controller, _ = data.load_search_data("digits", train_portion=0.5, hold_out_test=True)
+    searched = {development.indices[i] for part in (weights, controller) for i in part.indices}
+    assert searched == set(development.indices)  # all of the rest, none of the test part
+    train, val, _ = data.load_train_data("digits", hold_out_test=True, train_portion=0.25, seed=7)
+    again, _, _ = data.load_train_data("digits", hold_out_test=True, train_portion=0.25, seed=0)
+    assert train.indices == again.indices  # the training seed does not move the split
+    trained = {development.indices[i] for part in (train, val) for i in part.indices}
+    assert trained == set(development.indices) and (len(train), len(val)) == (314, 944)
+    with pytest.raises(ValueError, match="test_portion must be in"):
+        data.hold_out(full, 1.0)

@@ -291,6 +291,43 @@ def test_evaluate_scores_the_split_the_run_held_out(
     assert "split seed 0, as given" in capsys.readouterr().out
 
 
+def test_a_held_out_training_scores_its_test_split_once_and_evaluate_agrees(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--dataset", "digits", "--init-channels", "4", "--layers", "3"]
+    argv += ["--epochs", "1", "--no-progress", "--hold-out-test", "--train-portion", "0.25"]
+    assert main([*argv, "-o", str(tmp_path)]) == 0
+    test = json.loads((tmp_path / "test.json").read_text())
+    assert test["images"] == 539 and test["epochs"] == 1 and test["weights"] == "final"
+    assert test["data"] == {
+        "dataset": "digits",
+        "hold_out_test": True,
+        "test_portion": 0.3,
+        "test_seed": 0,
+        "train_portion": 0.25,
+    }
+    record = json.loads((tmp_path / "metrics.jsonl").read_text())
+    capsys.readouterr()
+    weights = str(tmp_path / "model.safetensors")
+    assert main(["evaluate", "--weights", weights, "--split", "test"]) == 0
+    assert f"top-1 {100 * test['top1']:.2f}%" in capsys.readouterr().out
+    assert main(["evaluate", "--weights", weights]) == 0  # the run's own validation part
+    out = capsys.readouterr().out
+    assert f"top-1 {100 * record['val_top1']:.2f}%" in out and "(944 images)" in out
+    # another split on resume is refused; the test flags alone are an error
+    assert main([*argv[:-1], "0.5", "--resume", "-o", str(tmp_path)]) == 2
+    assert "is a run on other data" in capsys.readouterr().err
+    assert (
+        main(["train", "--dataset", "digits", "--test-seed", "1", "-o", str(tmp_path / "x")]) == 2
+    )
+    assert "--test-seed needs --hold-out-test" in capsys.readouterr().err
+    assert (
+        main(["train", "--dataset", "digits", "--train-portion", "0.5", "-o", str(tmp_path / "x")])
+        == 2
+    )
+    assert "--train-portion needs --hold-out-test" in capsys.readouterr().err
+
+
 def test_train_cli_accepts_the_original_spellings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
