@@ -41,7 +41,7 @@ FLOORS: dict[str, int] = {
         3,
     ),
     **dict.fromkeys(["supernet", "models"], 4),
-    **dict.fromkeys(["search", "training", "controller"], 5),
+    **dict.fromkeys(["search", "training", "controller", "costs"], 5),
     "study": 6,
     **dict.fromkeys(["cli", "__main__", ""], 7),
 }

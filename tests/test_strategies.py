@@ -189,6 +189,9 @@ def test_evolution_ages_out_its_oldest_member(monkeypatch: pytest.MonkeyPatch) -
     class FakeEngine:
         generator = torch.Generator().manual_seed(0)
 
+        def constrains(self, space: cnas.SearchSpace) -> bool:
+            return False  # no budget
+
         def score(self, genotype: cnas.Genotype) -> float:
             assert genotype not in scores  # each distinct architecture is scored once
             scores[genotype] = 0.9 - 0.1 * len(scores)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:  # what the names below resolve to, for type checkers and the docs
+    from . import costs as costs
     from . import data as data
     from . import distributed as distributed
     from . import errors as errors
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # what the names below resolve to, for type checkers and the 
 # name below is imported when first used, and then it is an ordinary attribute.
 _SUBMODULES = frozenset(
     {
+        "costs",
         "data",
         "distributed",
         "errors",
@@ -127,6 +129,7 @@ __all__ = [
     "StageResult",
     "SuperNet",
     "__version__",
+    "costs",
     "data",
     "distributed",
     "errors",

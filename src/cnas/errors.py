@@ -18,10 +18,12 @@ Examples:
 from __future__ import annotations
 
 __all__ = [
+    "BudgetError",
     "CheckpointError",
     "CnasError",
     "DatasetNotFoundError",
     "GenotypeError",
+    "LatencyTableError",
     "NonFiniteLossError",
     "RunLockedError",
     "StudyPlanError",
@@ -129,3 +131,16 @@ class StudyPlanError(CnasError, ValueError):
 class StudyRunError(CnasError, RuntimeError):
     """A run of a study failed. Its log (``logs/RUN.log`` in the study folder) has the
     details; the runs that finished are kept, and ``--resume`` continues the study."""
+
+
+class BudgetError(CnasError, ValueError):
+    """A cost budget cannot be used: no limit, a limit that is not a positive number, a
+    latency limit without a latency table, or a limit that no cell of the search space
+    can meet (the message names the smallest reachable value). Raised before the search
+    starts."""
+
+
+class LatencyTableError(CnasError, ValueError):
+    """A latency table cannot be used: not a table written by ``cnas profile``, or made
+    for another network configuration, device or op set (the message names the field
+    that differs)."""

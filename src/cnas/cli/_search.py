@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ._budget_flags import add_budget_flags, budget_from_args
 from ._common import (
     CLIError,
     add_batch_size_flags,
@@ -198,6 +199,7 @@ def _populate_search(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the supernet in NCHW instead of channels-last",
     )
+    add_budget_flags(p)
     add_strategy_flags(p)  # last: a plugin's setting never takes a flag of the command's
     p.set_defaults(func=_cmd_search)
 
@@ -247,6 +249,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.stages is not None:
         schedule = CurriculumSchedule(schedule.stages[: args.stages], schedule.op_order)
     device = join_processes(args.device)
+    budget = budget_from_args(args, args.dataset, device)
+    if budget is not None:  # refused before any data is loaded
+        from ..errors import BudgetError, LatencyTableError
+
+        try:
+            if budget.latency_table is not None:
+                budget.latency_table.check(ops=space.ops, n_nodes=space.n_nodes)
+            last = schedule.stage_space(space, len(schedule.stages) - 1)
+            budget.check_reachable(budget.cost_model(schedule.op_order or space.ops), last)
+        except (BudgetError, LatencyTableError) as exc:
+            raise CLIError(str(exc)) from None
     known = DATASETS.get(args.dataset, DatasetInfo(args.dataset, 3, 10, 32))
     try:  # before any data is loaded
         check_fits(
@@ -322,6 +335,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             resume=not args.no_resume,
             progress=False if args.no_progress else None,
             data_config=data_config,
+            budget=budget,
         )
         result = searcher.fit(train, val, score)
     except (CheckpointError, ValueError, NonFiniteLossError) as exc:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,9 @@ from .._run import device_batches, make_loader
 from ..errors import NonFiniteLossError
 from ..space import SearchSpace
 from ..supernet import MixedWeights, SuperNet
+
+if TYPE_CHECKING:
+    from ..costs import Budget, CostModel, Costs
 
 __all__ = ["Engine"]
 
@@ -46,6 +49,8 @@ class Engine:
         val_data: The validation split strategies learn from (bound by ``Searcher.fit``).
         score_data: What scores candidates: the validation split without augmentation,
             when ``fit`` got one; else ``val_data``.
+        budget: The search's cost ``Budget``, or ``None``.
+        cost_model: Costs of genotypes on the budget's network (with a budget).
     """
 
     def __init__(
@@ -87,6 +92,10 @@ class Engine:
         self.train_data: Data | None = None
         self.val_data: Data | None = None
         self.score_data: Data | None = None
+        self.budget: Budget | None = None
+        self.cost_model: CostModel | None = None
+        self._reachable: dict[SearchSpace, bool] = {}
+        self._scored: list[tuple[Genotype, float]] | None = None
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -213,5 +222,65 @@ class Engine:
 
     def score(self, genotype: Genotype) -> float:
         """``evaluate(genotype)`` on the scoring data, capped at ``derive_batches``: how
-        every strategy scores its candidates."""
-        return self.evaluate(genotype, max_batches=self.derive_batches)
+        every strategy scores its candidates (the ``Searcher`` records every score of a
+        stage's derivation, for the accuracy/cost front)."""
+        accuracy = self.evaluate(genotype, max_batches=self.derive_batches)
+        if self._scored is not None:
+            self._scored.append((genotype, accuracy))
+        return accuracy
+
+    def record_scores(self) -> None:
+        """Start recording what ``score`` scores (the ``Searcher``, before a derivation)."""
+        self._scored = []
+
+    def recorded_scores(self) -> list[tuple[Genotype, float]]:
+        """Stop recording; what ``score`` scored since ``record_scores``."""
+        scored, self._scored = self._scored or [], None
+        return scored
+
+    # -- budget -------------------------------------------------------------------------------
+
+    def costs(self, genotype: Genotype) -> Costs:
+        """The costs of ``genotype``'s evaluation network (needs a budget)."""
+        if self.cost_model is None:
+            raise ValueError("costs need a budget (Searcher(..., budget=...))")
+        return self.cost_model.costs(genotype)
+
+    def fits(self, genotype: Genotype) -> bool:
+        """Whether ``genotype`` meets the budget (always, without one)."""
+        if self.budget is None:
+            return True
+        return self.budget.within(self.costs(genotype))
+
+    def constrains(self, space: SearchSpace) -> bool:
+        """Whether derivations in ``space`` must meet the budget: there is one, and some
+        genotype of ``space`` can meet it (a curriculum's first stages may not)."""
+        if self.budget is None or self.cost_model is None:
+            return False
+        if space not in self._reachable:
+            self._reachable[space] = self.budget.reachable(self.cost_model, space)
+        return self._reachable[space]
+
+    def objective(self, accuracy: float, genotype: Genotype) -> float:
+        """The controller's reward: ``accuracy``, or with a budget MnasNet's
+        ``accuracy * prod((cost / limit) ** w)`` (see ``cnas.costs.Budget.reward``)."""
+        if self.budget is None:
+            return accuracy
+        return self.budget.reward(accuracy, self.costs(genotype))
+
+    def cost_loss(self, weights: MixedWeights) -> torch.Tensor | None:
+        """The budget's term of a differentiable search's loss for mixed ``weights``
+        (``None`` without a budget or with ``cost_weight`` 0)."""
+        if self.budget is None or self.cost_model is None or self.budget.loss_weight() == 0:
+            return None
+        model = self.cost_model
+        expected = {m: model.expected(weights, m) for m in self.budget.limits()}
+        return self.budget.loss(expected)
+
+    def draw_within(self, draw: Callable[[], Genotype], attempts: int = 1000) -> Genotype | None:
+        """The first of up to ``attempts`` draws that meets the budget, or ``None``."""
+        for _ in range(attempts):
+            genotype = draw()
+            if self.fits(genotype):
+                return genotype
+        return None

@@ -80,20 +80,29 @@ class Evolution(UniformTraining):
         self.cycles = cycles
         self.top_k = top_k
 
+    def _child(self, parent: Genotype) -> Genotype:
+        """A mutation of ``parent``; with a budget the stage's space can meet, mutations
+        over it are rejected (up to 100, then a uniform sample within it)."""
+        space, engine = self.stage.space, self.engine
+        if not engine.constrains(space):
+            return mutate(parent, space, engine.generator)
+        child = engine.draw_within(lambda: mutate(parent, space, engine.generator), 100)
+        return child if child is not None else self._draw()
+
     def derive(self) -> Derivation:
         """Evolve for ``cycles`` cycles; keep the ``top_k`` fittest architectures seen."""
-        space, generator = self.stage.space, self.engine.generator
+        generator = self.engine.generator
         cache: dict[Genotype, float] = {}
         population: deque[tuple[Genotype, float]] = deque()
         history: list[tuple[Genotype, float, dict[str, float]]] = []
-        first = [space.sample(generator=generator) for _ in range(self.population_size)]
+        first = [self._draw() for _ in range(self.population_size)]
         for g, acc in zip(first, self._score_all(first, cache), strict=True):
             population.append((g, acc))
             history.append((g, acc, {"generation": 0.0}))
         for cycle in range(1, self.cycles + 1):
             picks = torch.randperm(len(population), generator=generator)[: self.sample_size]
             parent = max((population[int(j)] for j in picks), key=lambda member: member[1])
-            child = mutate(parent[0], space, generator)
+            child = self._child(parent[0])
             (acc,) = self._score_all([child], cache)
             population.append((child, acc))
             population.popleft()  # ageing: the oldest dies, however fit

@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._genotype import Edge, Genotype
 from .._metrics import batch_totals, summarize
-from ..supernet import MixedWeights
+from ..supernet import MixedWeights, edge_index
 from ._arch import ArchParameters, edge_entropy_bound, tau_at
 from ._engine import Engine
 from ._registry import register_strategy
@@ -122,9 +123,13 @@ class Darts(Strategy):
     def learn(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One Adam step of the logits on a validation batch."""
         k, n = self._limits()
-        logits = self.engine.supernet(x, self._search_weights())
+        weights = self._search_weights()
+        logits = self.engine.supernet(x, weights)
         loss = F.cross_entropy(logits, y)
         penalty = 0.5 * self.alpha_weight_decay * self.alphas.squared_norm(k, n)
+        cost = self.engine.cost_loss(weights)  # with a budget: its expected-cost term
+        if cost is not None:
+            penalty = penalty + cost
         params = list(self.alphas.parameters())
         # autograd.grad with the alphas as inputs: no gradient is computed for the weights
         grads = torch.autograd.grad(loss + penalty, params)
@@ -151,11 +156,56 @@ class Darts(Strategy):
     # -- derive -------------------------------------------------------------------------------
 
     def derive(self) -> Derivation:
-        """DARTS's discrete architecture, scored on the validation data."""
+        """DARTS's discrete architecture, scored on the validation data.
+
+        With a budget the stage's space can meet and a derived cell over it, the cell is
+        repaired: edge by edge, the op change that costs the least logit per unit of cost
+        saved, until it fits (``none`` only when nothing else fits)."""
         k, n = self._limits()
         genotype = self.alphas.derive(k, n)
+        if self.engine.constrains(self.stage.space) and not self.engine.fits(genotype):
+            genotype = self._repair(genotype)
         accuracy = self.engine.score(genotype)
         return Derivation([Candidate(genotype, accuracy, {"entropy": self.alphas.entropy(k, n)})])
+
+    def _repair(self, genotype: Genotype) -> Genotype:
+        engine = self.engine
+        budget, k, n = engine.budget, *self._limits()
+        assert budget is not None
+        ops = list(self.alphas.op_names[:k])
+        with torch.no_grad():
+            logits = [t.log_softmax(-1).cpu() for t in self.alphas.logits(k, n)]
+
+        def excess(g: Genotype) -> float:
+            return sum(max(r, 1.0) for r in budget.ratios(engine.costs(g)).values())
+
+        for allowed in ([o for o in ops if o != "none"] or ops, ops):
+            while not engine.fits(genotype):
+                now = excess(genotype)
+                best: tuple[float, Genotype] | None = None
+                cells = [list(genotype.normal), list(genotype.reduce)]
+                for c, cell in enumerate(cells):
+                    for i, edge in enumerate(cell):
+                        row = logits[c][edge_index(edge.src, edge.dst)]
+                        for op in allowed:
+                            if op == edge.op:
+                                continue
+                            trial = [list(x) for x in cells]
+                            trial[c][i] = Edge(op, edge.src, edge.dst)
+                            g = Genotype(trial[0], None, trial[1], None)
+                            saved = now - excess(g)
+                            if saved <= 0:
+                                continue
+                            lost = float(row[ops.index(edge.op)] - row[ops.index(op)])
+                            price = lost / saved
+                            if best is None or price < best[0]:
+                                best = (price, g)
+                if best is None:
+                    break
+                genotype = best[1]
+            if engine.fits(genotype):
+                break
+        return genotype
 
     # -- state ---------------------------------------------------------------------------------
 

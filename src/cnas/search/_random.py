@@ -29,6 +29,16 @@ class UniformTraining(Strategy):
         """A uniform sample of the stage's space."""
         return self.stage.space.sample(generator=self.engine.generator)
 
+    def _draw(self) -> Genotype:
+        """A uniform sample of the stage's space; with a budget the space can meet, one
+        within it (samples over it are rejected before they are scored)."""
+        space, engine = self.stage.space, self.engine
+        if engine.constrains(space):
+            found = engine.draw_within(lambda: space.sample(generator=engine.generator))
+            if found is not None:
+                return found
+        return space.sample(generator=engine.generator)
+
     def _score_all(
         self, genotypes: Iterable[Genotype], cache: dict[Genotype, float]
     ) -> list[float]:
@@ -77,11 +87,9 @@ class RandomSearch(UniformTraining):
         self.top_k = top_k
 
     def derive(self) -> Derivation:
-        """Score ``num_candidates`` uniform samples; keep the ``top_k`` best."""
-        samples = [
-            self.stage.space.sample(generator=self.engine.generator)
-            for _ in range(self.num_candidates)
-        ]
+        """Score ``num_candidates`` uniform samples (within the budget, with one); keep
+        the ``top_k`` best."""
+        samples = [self._draw() for _ in range(self.num_candidates)]
         scores = self._score_all(samples, {})
         scored = [
             (g, acc, {"sample": float(i)})

@@ -226,19 +226,23 @@ class Reinforce(Strategy):
         controller.train()
         sample = controller.sample(generator=self.engine.generator)
         acc = self.engine.accuracy(x, y, sample.genotype)
-        reward = self._update_baseline(acc)
+        objective = self.engine.objective(acc, sample.genotype)  # acc, without a budget
+        reward = self._update_baseline(objective)
         loss = -sample.log_prob * reward - self.entropy_coeff * sample.entropy
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(controller.parameters(), self.grad_clip)
         self.optimizer.step()
-        return {
+        stats = {
             "policy_loss": float(loss.detach()),
             "reward": reward,
             "top1": acc,
             "entropy": sample.entropy.item(),
         }
+        if self.engine.budget is not None:
+            stats["objective"] = objective
+        return stats
 
     def _update_baseline(self, accuracy: float) -> float:
         if self.baseline is None:
@@ -260,7 +264,12 @@ class Reinforce(Strategy):
     # -- derive --------------------------------------------------------------------------------
 
     def derive(self) -> Derivation:
-        """Score ``derive_rounds * derive_samples`` samples; keep each round's best."""
+        """Score ``derive_rounds * derive_samples`` samples; keep each round's best.
+
+        With a budget the stage's space can meet, each round scores ``derive_samples``
+        samples within it (samples over it are drawn again, up to 20 times as many)."""
+        if self.engine.constrains(self.stage.space):
+            return self._derive_within_budget()
         with torch.no_grad():
             samples = self.policy.sample_many(
                 self.derive_rounds * self.derive_samples, generator=self.engine.generator
@@ -270,23 +279,49 @@ class Reinforce(Strategy):
         for r in range(self.derive_rounds):
             round_ = range(r * self.derive_samples, (r + 1) * self.derive_samples)
             best = max(round_, key=lambda i: (scores[i], -i))  # the first of equal scores
-            s = samples[best]
-            kept.append(
-                Candidate(
-                    s.genotype,
-                    scores[best],
-                    {
-                        "round": float(r),
-                        "log_prob": s.log_prob.item(),
-                        "log_prob_normal": s.log_prob_normal.item(),
-                        "log_prob_reduce": s.log_prob_reduce.item(),
-                        "entropy": s.entropy.item(),
-                        "entropy_normal": s.entropy_normal.item(),
-                        "entropy_reduce": s.entropy_reduce.item(),
-                    },
-                )
-            )
+            kept.append(self._candidate(samples[best], scores[best], r))
         return Derivation(kept, scores)
+
+    def _derive_within_budget(self) -> Derivation:
+        rounds: list[list[ControllerSample]] = []
+        for _ in range(self.derive_rounds):
+            round_: list[ControllerSample] = []
+            for _ in range(20):
+                with torch.no_grad():
+                    drawn = self.policy.sample_many(
+                        self.derive_samples, generator=self.engine.generator
+                    )
+                round_ += [s for s in drawn if self.engine.fits(s.genotype)]
+                if len(round_) >= self.derive_samples:
+                    break
+            if round_:
+                rounds.append(round_[: self.derive_samples])
+        if not rounds:  # the policy keeps to costly cells: the Searcher falls back
+            with torch.no_grad():
+                rounds = [self.policy.sample_many(1, generator=self.engine.generator)]
+        kept: list[Candidate] = []
+        scores: list[float] = []
+        for r, round_ in enumerate(rounds):
+            accuracies = [self.engine.score(s.genotype) for s in round_]
+            best = max(range(len(round_)), key=lambda i: (accuracies[i], -i))
+            kept.append(self._candidate(round_[best], accuracies[best], r))
+            scores += accuracies
+        return Derivation(kept, scores)
+
+    def _candidate(self, s: ControllerSample, score: float, round_: int) -> Candidate:
+        return Candidate(
+            s.genotype,
+            score,
+            {
+                "round": float(round_),
+                "log_prob": s.log_prob.item(),
+                "log_prob_normal": s.log_prob_normal.item(),
+                "log_prob_reduce": s.log_prob_reduce.item(),
+                "entropy": s.entropy.item(),
+                "entropy_normal": s.entropy_normal.item(),
+                "entropy_reduce": s.entropy_reduce.item(),
+            },
+        )
 
     # -- state ---------------------------------------------------------------------------------
 

@@ -103,6 +103,11 @@ class StageResult:
         accuracy_mean: Mean accuracy of every architecture scored in the derivation.
         accuracy_std: Their standard deviation (population, as the original code reports).
         evaluated: How many architectures the derivation scored.
+        scored: With a budget: every architecture the derivation scored, in order, its
+            costs in ``stats`` (``params``, ``madds``, ``latency_ms``, and ``within``: 1 or
+            0): what the accuracy/cost front is drawn from.
+        within_budget: With a budget: whether the genotype meets it (a stage whose space
+            cannot, such as a curriculum's first, derives the best cell regardless).
     """
 
     index: int
@@ -116,6 +121,8 @@ class StageResult:
     accuracy_mean: float | None = None
     accuracy_std: float | None = None
     evaluated: int = 0
+    scored: tuple[Candidate, ...] = ()
+    within_budget: bool | None = None
 
     @classmethod
     def from_derivation(
@@ -126,6 +133,8 @@ class StageResult:
         ops: Sequence[str],
         strategy: str,
         derivation: Derivation,
+        scored: Sequence[Candidate] = (),
+        within_budget: bool | None = None,
     ) -> StageResult:
         """The result of a stage whose strategy derived ``derivation``."""
         ranked = derivation.ranked()
@@ -142,6 +151,8 @@ class StageResult:
             statistics.fmean(scores),
             statistics.pstdev(scores) if len(scores) > 1 else 0.0,
             len(scores),
+            tuple(scored),
+            within_budget,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +169,12 @@ class StageResult:
             "accuracy_mean": self.accuracy_mean,
             "accuracy_std": self.accuracy_std,
             "evaluated": self.evaluated,
+            # a search with a budget only
+            **(
+                {"scored": [c.to_dict() for c in self.scored], "within_budget": self.within_budget}
+                if self.scored or self.within_budget is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -180,6 +197,8 @@ class StageResult:
             optional_float("accuracy_mean"),
             optional_float("accuracy_std"),
             int(data.get("evaluated", 0)),
+            tuple(Candidate.from_dict(c) for c in data.get("scored", ())),
+            None if data.get("within_budget") is None else bool(data["within_budget"]),
         )
 
     def summary(self) -> str:

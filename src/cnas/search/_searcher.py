@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -41,9 +41,13 @@ from ._legacy import accept_legacy_call
 from ._rederive import evaluate_stage, rederive
 from ._registry import build_strategy
 from ._report import search_report
-from ._results import SearchResult, StageResult
+from ._results import Candidate, Derivation, SearchResult, StageResult
 from ._state import finished_stages, stage_folder, write_stage_state
 from ._strategy import Phase, StageContext, Strategy
+
+if TYPE_CHECKING:
+    from ..costs import Budget
+    from ..space import SearchSpace
 
 __all__ = ["Searcher"]
 
@@ -97,9 +101,18 @@ class Searcher:
         data_config: How the data was made (dataset, split, seed), recorded in
             ``config.json`` so that ``cnas derive`` rebuilds the same validation split;
             a resumed run must have the same.
+        budget: Limits on the derived cell's parameters, multiply-adds or predicted
+            latency (``cnas.costs.Budget``), kept by every strategy: as a soft objective
+            during the search and as a hard limit at derive (no stage whose space can
+            meet it derives a cell over it; every scored candidate's costs are recorded
+            for the accuracy/cost front in ``report.md``).
 
     Raises:
         ValueError: parts that do not fit together, or bad settings.
+        BudgetError: (a ``ValueError``) a budget that no cell of the final stage's space
+            can meet, naming the smallest reachable value.
+        LatencyTableError: (a ``ValueError``) a latency table made for another network,
+            op set or node count.
         UnknownStrategyError: (a ``KeyError``) an unknown strategy name.
         TypeError: parts of the wrong type, or a strategy object already used by another
             ``Searcher``.
@@ -129,6 +142,7 @@ class Searcher:
         draw: bool = True,
         tensorboard: bool | None = None,
         data_config: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not isinstance(supernet, SuperNet):
             raise TypeError(f"supernet must be a cnas.SuperNet, got {type(supernet).__name__}")
@@ -186,6 +200,8 @@ class Searcher:
             derive_batches=derive_batches,
             progress=sys.stderr.isatty() if progress is None else progress,
         )
+        if budget is not None:
+            self._bind_budget(budget)
         self.strategy.engine = self.engine
         self.strategy.setup(self.engine)
         self.history: list[dict[str, Any]] = []
@@ -195,6 +211,24 @@ class Searcher:
         self._finished = False
         self._stop_requested = False
         self._entered: int | None = None  # the stage whose begin_stage has run
+
+    def _bind_budget(self, budget: Budget) -> None:
+        from ..costs import Budget
+
+        if not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a cnas.costs.Budget, got {type(budget).__name__}")
+        space = self.supernet.space
+        if budget.latency_table is not None:
+            budget.latency_table.check(ops=space.ops, n_nodes=space.n_nodes)
+        model = budget.cost_model(self.engine.op_order)
+        last = self._schedule.stage_space(space, len(self._schedule.stages) - 1)
+        budget.check_reachable(model, last)
+        self.engine.budget, self.engine.cost_model = budget, model
+
+    @property
+    def budget(self) -> Budget | None:
+        """The search's cost budget, or ``None``."""
+        return self.engine.budget
 
     # -- public state ---------------------------------------------------------------------
 
@@ -524,16 +558,91 @@ class Searcher:
                     ),
                 },
             )
+        self.engine.record_scores()
+        try:
+            derivation = self.strategy.derive()
+        finally:
+            scored = self.engine.recorded_scores()
+        annotated: tuple[Candidate, ...] = ()
+        within: bool | None = None
+        if self.engine.budget is not None:
+            derivation, scored, within = self._hold_to_budget(derivation, scored, context.space)
+            annotated = tuple(self._with_costs(g, acc) for g, acc in scored)
+            derivation = Derivation(
+                [self._with_costs(c.genotype, c.accuracy, c.stats) for c in derivation.candidates],
+                derivation.accuracies,
+            )
         result = StageResult.from_derivation(
             index,
             stage.n_ops,
             stage.n_nodes,
             context.space.ops,
             self.strategy.registered_name,
-            self.strategy.derive(),
+            derivation,
+            annotated,
+            within,
         )
         logger.info("stage %d derived (%s): %s", index + 1, result.summary(), result.genotype)
         return result
+
+    def _with_costs(
+        self, genotype: Genotype, accuracy: float, stats: Mapping[str, float] | None = None
+    ) -> Candidate:
+        costs = self.engine.costs(genotype)
+        record = {**(stats or {}), **costs.to_dict()}
+        record["within"] = float(self.engine.fits(genotype))
+        return Candidate(genotype, accuracy, record)
+
+    def _hold_to_budget(
+        self,
+        derivation: Derivation,
+        scored: list[tuple[Genotype, float]],
+        space: SearchSpace,
+    ) -> tuple[Derivation, list[tuple[Genotype, float]], bool]:
+        """Keep the candidates within the budget; when the strategy derived none, score
+        uniform samples within it instead (the cheapest cell, when sampling finds none)."""
+        engine, budget = self.engine, self.engine.budget
+        assert budget is not None
+        assert engine.cost_model is not None
+        stage = self._stage_index + 1
+        if not engine.constrains(space):
+            best = derivation.ranked()[0].genotype
+            within = engine.fits(best)
+            if not within:
+                logger.warning(
+                    "stage %d: no cell of its space (%d op(s), %d node(s)) meets the budget "
+                    "(%s); it derives its best cell regardless (%s)",
+                    stage,
+                    space.n_ops,
+                    space.n_nodes,
+                    budget.describe(),
+                    engine.cost_model.describe(engine.costs(best)),
+                )
+            return derivation, scored, within
+        feasible = [c for c in derivation.candidates if engine.fits(c.genotype)]
+        if feasible:
+            return Derivation(feasible, derivation.accuracies), scored, True
+        logger.warning(
+            "stage %d: %s derived no cell within the budget (%s); scoring uniform samples "
+            "within it instead",
+            stage,
+            self.strategy.registered_name,
+            budget.describe(),
+        )
+        found: list[Genotype] = []
+        for _ in range(10):
+            g = engine.draw_within(lambda: space.sample(generator=engine.generator))
+            if g is None:
+                break
+            found.append(g)
+        if not found:
+            limits = budget.limits()
+            found = [engine.cost_model.cheapest(space, {m: 1 / v for m, v in limits.items()})]
+        engine.record_scores()
+        candidates = [Candidate(g, engine.score(g), {"fallback": 1.0}) for g in found]
+        scored = scored + engine.recorded_scores()
+        accuracies = [*derivation.accuracies, *(c.accuracy for c in candidates)]
+        return Derivation(candidates, accuracies), scored, True
 
     def finished_stages(self) -> list[int]:
         """The indices (from 0) of the stages whose state ``output_dir`` holds."""
@@ -591,6 +700,7 @@ class Searcher:
             "strategy": self.strategy.registered_name,
             "seed": self.seed,
             "data": self.data_config,
+            **({} if self.budget is None else {"budget": self.budget.to_dict()}),
         }
 
     def _settings(self) -> dict[str, Any]:
@@ -646,7 +756,9 @@ class Searcher:
 
     def _write_report(self) -> None:
         if self.stage_results:
-            text = search_report(self.output_dir, self.strategy.registered_name, self.stage_results)
+            text = search_report(
+                self.output_dir, self.strategy.registered_name, self.stage_results, self.budget
+            )
             atomic_write_text(self.output_dir / "report.md", text)
 
     # -- checkpoint ---------------------------------------------------------------------------
