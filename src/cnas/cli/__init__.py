@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import _convert, _derive, _draw, _profile, _search, _study, _train
+from . import _convert, _derive, _draw, _export, _profile, _search, _study, _train
 from ._common import CLIError, DeferredParser, err
 
 __all__ = ["build_parser", "main"]
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _convert.add_parser(sub)
     _study.add_study_parser(sub)
     _profile.add_profile_parser(sub)
+    _export.add_export_parser(sub)
     return parser
 
 

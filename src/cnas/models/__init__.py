@@ -41,6 +41,10 @@ from ._config import CONFIG_NAME as CONFIG_NAME
 from ._config import WEIGHTS_NAME as WEIGHTS_NAME
 from ._config import network_config as network_config
 from ._convert import convert as convert
+from ._export import CHECK_TOLERANCE as CHECK_TOLERANCE
+from ._export import DEFAULT_OPSET as DEFAULT_OPSET
+from ._export import ExportResult as ExportResult
+from ._export import export as export
 from ._factory import get_model as get_model
 from ._loading import from_pretrained as from_pretrained
 from ._network import AuxiliaryHeadCIFAR as AuxiliaryHeadCIFAR
@@ -70,8 +74,10 @@ from ._weights import WeightsEnum as WeightsEnum
 
 __all__ = [
     "CARD_NAME",
+    "CHECK_TOLERANCE",
     "CIFAR10_CATEGORIES",
     "CONFIG_NAME",
+    "DEFAULT_OPSET",
     "ENTRY_POINT_GROUP",
     "HUB_ORG",
     "HUB_REPOS",
@@ -81,6 +87,7 @@ __all__ = [
     "CNAS_CIFAR10_Weights",
     "CNAS_ImageNet_Weights",
     "Cell",
+    "ExportResult",
     "HubSource",
     "ModelSpec",
     "NetworkCIFAR",
@@ -101,6 +108,7 @@ __all__ = [
     "darts_v2_cifar10",
     "darts_v2_imagenet",
     "drop_path",
+    "export",
     "find_weights",
     "from_pretrained",
     "get_model",
