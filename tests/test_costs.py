@@ -73,9 +73,10 @@ def test_params_and_madds_are_what_the_built_network_counts(spec: NetworkSpec) -
 def test_the_smallest_params_are_the_network_with_every_edge_none() -> None:
     space = cnas.SearchSpace()
     model = CostModel(TINY_NET, space.ops)
-    every_none = TINY_NET.build(model.cheapest(space, {"params": 1.0}))
-    assert model.cheapest(space, {"params": 1.0}).ops == {"none"}
+    every_none = TINY_NET.build(cnas.costs._network.empty_genotype(4))
     assert model.minimum("params", space) == count_params(every_none)
+    # pooling costs no parameters either: the cheapest cell computes rather than drop edges
+    assert model.cheapest(space, {"params": 1.0}).ops == {"max_pool_3x3"}
     # without none, pooling is the cheapest in parameters
     no_none = cnas.SearchSpace([op for op in cnas.DARTS_OPS if op != "none"])
     assert model.cheapest(no_none, {"params": 1.0}).ops <= {"max_pool_3x3", "avg_pool_3x3"}
@@ -102,6 +103,40 @@ def test_the_expected_cost_of_one_hot_weights_is_the_cells_cost() -> None:
     assert float(expected.detach()) == pytest.approx(model.cost("madds", g))
     expected.backward()
     assert weights.normal.grad is not None and float(weights.normal.grad.abs().sum()) > 0
+
+
+def test_the_expected_cost_weighs_each_edge_by_its_ops_and_its_node() -> None:
+    # 2 nodes: rows 0->2, 1->2, 0->3, 1->3, 2->3; node t keeps 2 of its t inputs
+    model = CostModel(TINY_NET, TINY_OPS)
+    normal = torch.softmax(torch.randn(5, 4, generator=torch.Generator().manual_seed(3)), -1)
+    reduce = torch.softmax(torch.randn(5, 4, generator=torch.Generator().manual_seed(4)), -1)
+    weights = cnas.MixedWeights(normal, reduce, TINY_OPS)
+    table = model._tables["madds"]
+    rows = [(0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+    by_hand = model.fixed("madds", 2)
+    for e, (src, t) in enumerate(rows):
+        for w, reduction in ((normal[e], False), (reduce[e], True)):
+            kept = w[:3] / w[:3].sum()  # none (the last op) is never derived
+            by_hand += (
+                2
+                / t
+                * sum(
+                    float(kept[j]) * table.edge(op, reduction, src)
+                    for j, op in enumerate(TINY_OPS[:3])
+                )
+            )
+    assert float(model.expected(weights, "madds")) == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_counting_costs_draws_no_random_numbers() -> None:
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    model = CostModel(NetworkSpec(C=8, layers=5), cnas.DARTS_OPS)
+    model.costs(cnas.SearchSpace(n_nodes=2).sample(generator=torch.Generator()))
+    Budget(max_params=1e6, network=NetworkSpec(C=8, layers=5)).check_reachable(
+        model, cnas.SearchSpace()
+    )
+    assert torch.equal(before, torch.get_rng_state())
 
 
 # -- latency tables -------------------------------------------------------------------------------
@@ -302,6 +337,35 @@ def test_a_latency_limit_is_kept_with_a_table(tiny_table: LatencyTable, tmp_path
     assert all("latency_ms" in c.stats for c in result.stages[-1].scored)
 
 
+def test_a_budget_for_other_images_or_classes_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BudgetError, match="in_channels=3"):  # CIFAR's network, digits' data
+        build(str(tmp_path / "run"), "random", budget=Budget(max_madds=1e9))
+
+
+def test_cnas_derive_derives_a_budgeted_stage_again_within_its_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ops = "sep_conv_3x3,max_pool_3x3,skip_connect,none"
+    network = NetworkSpec.for_dataset("digits")
+    model = CostModel(network, ops.split(","))
+    space = cnas.SearchSpace(ops.split(","), 2)
+    low = model.minimum("madds", space)
+    limit = low + 0.2 * (model.cost("madds", model.cheapest(space, {"madds": -1})) - low)
+    run = tmp_path / "run"
+    flags = ["--dataset", "digits", "--ops", ops, "--nodes", "2", "--init-channels", "4",
+             "--layers", "3", "--curriculum", "fixed", "--warmup-epochs", "1",
+             "--epochs-per-stage", "1", "--steps-per-epoch", "2", "--derive-batches", "1",
+             "--strategy", "random", "--num-candidates", "4", "--no-progress"]  # fmt: skip
+    assert main(["search", *flags, "--max-madds", str(limit), "-o", str(run)]) == 0
+    searched = cnas.Genotype.load(run / "genotype.json")
+    assert model.cost("madds", searched) <= limit
+    capsys.readouterr()
+    assert main(["derive", str(run)]) == 0
+    assert f"genotype: {searched!r}" in capsys.readouterr().out  # the same draws, in budget
+    assert main(["derive", str(run), "--latency-table", str(tmp_path / "t.json")]) == 2
+    assert "uses no latency table" in capsys.readouterr().err
+
+
 def test_a_checkpoint_with_another_budget_is_refused(tmp_path: Path) -> None:
     budget = Budget(max_madds=MADDS_LIMIT, network=TINY_NET)
     searcher, train, val = build(str(tmp_path / "run"), "random", draw=False, budget=budget,
@@ -378,6 +442,7 @@ def test_cnas_profile_writes_a_table_and_checks_its_predictions(
         (["--cost-weight", "1"], "need(s) a limit"),
         (["--max-latency-ms", "3"], "needs a latency table"),
         (["--max-params", "1M", "--latency-table", "/nonexistent.json"], "no such latency table"),
+        (["--max-params", "1M", "--latency-device", "cuda"], "applies to a --latency-table"),
     ],
 )
 def test_bad_budget_flags_get_one_line_errors(

@@ -148,6 +148,8 @@ def budget_from_args(args: argparse.Namespace, dataset: str, device: Any) -> Any
                 f"{flags} need(s) a limit: --max-params, --max-madds or --max-latency-ms"
             )
         return None
+    if args.latency_device is not None and args.latency_table is None:
+        raise CLIError("--latency-device applies to a --latency-table")
     network = network_from_args(args, dataset)
     try:
         table = None

@@ -84,6 +84,13 @@ def _populate_derive(p: argparse.ArgumentParser) -> None:
         help="also write the genotype to FILE (with --score: the scores)",
     )
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument(
+        "--latency-table",
+        default=None,
+        metavar="FILE",
+        help="the latency table of a run whose budget limits latency (its copy is checked "
+        "against the run's record)",
+    )
     add_strategy_flags(p)
     p.set_defaults(func=_cmd_derive)
 
@@ -107,6 +114,46 @@ def _stage_record(run: Path, number: int | None) -> dict[str, Any]:
         return stage_record(run, number - 1 if number is not None else -1)
     except CheckpointError as exc:
         raise CLIError(str(exc)) from None
+
+
+def _recorded_budget(recorded: Any, table_file: str | None, run: Path) -> Any:
+    """The ``Budget`` a run searched with (from its ``config.json``), or ``None``."""
+    if recorded is None:
+        if table_file is not None:
+            raise CLIError(f"{run} searched without a budget; --latency-table does not apply")
+        return None
+    from ..costs import Budget, LatencyTable, NetworkSpec
+    from ..errors import BudgetError, LatencyTableError
+
+    where = run / "config.json"
+    try:
+        table = None
+        if recorded.get("latency_table") is not None:
+            if table_file is None:
+                raise CLIError(f"{run} searched with a latency budget: pass its --latency-table")
+            table = LatencyTable.load(table_file)
+        elif table_file is not None:
+            raise CLIError(f"{run}'s budget uses no latency table; leave --latency-table out")
+        budget = Budget(
+            max_params=recorded.get("max_params"),
+            max_madds=recorded.get("max_madds"),
+            max_latency_ms=recorded.get("max_latency_ms"),
+            latency_table=table,
+            network=NetworkSpec.from_dict(recorded["network"]),
+            penalty=recorded.get("penalty", "soft"),
+            cost_weight=recorded.get("cost_weight"),
+        )
+    except (FileNotFoundError, BudgetError, LatencyTableError) as exc:
+        raise CLIError(str(exc)) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CLIError(f"{where} records a budget this cnas cannot read: {exc}") from None
+    if budget.to_dict() != recorded:
+        raise CLIError(
+            f"{table_file} is not the latency table {run} searched with (its entries differ)"
+            if table is not None
+            else f"{where} records a budget this cnas cannot rebuild: {recorded}"
+        )
+    return budget
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
@@ -178,11 +225,13 @@ def _cmd_derive(args: argparse.Namespace) -> int:
         layers=sizes["layers"],
         in_channels=sizes["in_channels"],
     )
+    budget = _recorded_budget(config.get("budget"), args.latency_table, run)
     try:
         searcher = Searcher(
             supernet,
             schedule,
             run,
+            budget=budget,
             strategy=strategy,
             batch_size=args.batch_size or int(recorded_searcher.get("batch_size", 96)),
             derive_batches=args.derive_batches or recorded_searcher.get("derive_batches"),

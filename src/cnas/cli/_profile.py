@@ -74,6 +74,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         ops = [o.strip() for o in args.ops.split(",") if o.strip()]
         if not ops:
             raise CLIError("--ops names no op; give comma-separated op names, or leave it out")
+    if args.check == 1:
+        raise CLIError("--check needs at least 2 networks (a rank correlation), or 0 to skip")
     device = parse_device(args.device)
     start = time.perf_counter()
     logger.warning("profiling %s on %s; this takes a minute or two", network.describe(), device)
@@ -91,10 +93,11 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     except UnknownOpError as exc:
         raise CLIError(str(exc.args[0])) from None
     measured = time.perf_counter() - start
+    table.save(output, overwrite=args.overwrite)  # kept, should the check fail
     if args.check:
         report = validate(table, args.check, threads=table.threads)
         table = dataclasses.replace(table, validation=report)
-    table.save(output, overwrite=args.overwrite)
+        table.save(output, overwrite=True)
     out(
         f"{output}: {len(table.entries)} op entries, fixed parts for 1..{args.nodes} nodes, "
         f"{network.describe()}, batch {args.batch_size}, {table.device} ({table.device_name}), "

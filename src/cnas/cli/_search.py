@@ -250,6 +250,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
         schedule = CurriculumSchedule(schedule.stages[: args.stages], schedule.op_order)
     device = join_processes(args.device)
     budget = budget_from_args(args, args.dataset, device)
+    shaped = args.cost_weight is not None or args.cost_penalty != "soft"
+    if budget is not None and shaped and args.strategy in ("random", "evolution"):
+        logger.warning(
+            "--cost-weight and --cost-penalty shape a soft objective, and %s has none: it "
+            "rejects cells over the budget",
+            args.strategy,
+        )
     if budget is not None:  # refused before any data is loaded
         from ..errors import BudgetError, LatencyTableError
 

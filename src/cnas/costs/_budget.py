@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import torch
 
+from .._genotype import Genotype
 from ..errors import BudgetError
 from ..space import SearchSpace
 from ._latency import LatencyTable
@@ -183,14 +184,29 @@ class Budget:
                     f"{_UNITS[metric]} (every edge its cheapest op, "
                     f"{_cheapest_ops(model, space, metric)})"
                 )
-        if len(limits) > 1:
+        if len(limits) > 1 and self.feasible_cell(model, space) is None:
             cheapest = model.cheapest(space, {m: 1.0 / v for m, v in limits.items()})
-            costs = model.costs(cheapest)
-            if not self.within(costs):
-                raise BudgetError(
-                    f"the limits {self.describe()} cannot be met together: the cheapest cell "
-                    f"found has {model.describe(costs)}"
-                )
+            raise BudgetError(
+                f"found no cell of this space that meets {self.describe()} together (the "
+                f"cheapest by their sum has {model.describe(model.costs(cheapest))}); loosen "
+                "one of them"
+            )
+
+    def feasible_cell(self, model: CostModel, space: SearchSpace) -> Genotype | None:
+        """A cell of ``space`` within the budget, if one is found: the cheapest by every
+        limit alone and by their normalized sum, then 2,000 seeded uniform samples."""
+        limits = self.limits()
+        weightings = [{m: 1.0 / v for m, v in limits.items()}, *({m: 1.0} for m in limits)]
+        for weights in weightings:
+            genotype = model.cheapest(space, weights)
+            if self.within(model.costs(genotype)):
+                return genotype
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(2000):
+            genotype = space.sample(generator=generator)
+            if self.within(model.costs(genotype)):
+                return genotype
+        return None
 
     def reachable(self, model: CostModel, space: SearchSpace) -> bool:
         """Whether some genotype of ``space`` can meet the budget (as ``check_reachable``)."""

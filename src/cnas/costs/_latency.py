@@ -217,7 +217,16 @@ class LatencyTable:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise LatencyTableError(f"{name} is a malformed latency table: {exc!r}") from None
         bad = [k for k, v in entries.items() if not (math.isfinite(v) and v >= 0)]
-        if bad or any("total" not in v for v in fixed.values()):
+        bad += [
+            f"fixed {k}"
+            for k, v in fixed.items()
+            if "total" not in v or not all(math.isfinite(t) and t >= 0 for t in v.values())
+        ]
+        if set(fixed) != {str(n) for n in range(1, table.n_nodes + 1)}:
+            bad.append(f"fixed parts for {sorted(fixed)}, not 1..{table.n_nodes} nodes")
+        if not isinstance(data["channels_last"], bool):
+            bad.append("channels_last")
+        if bad:
             raise LatencyTableError(f"{name} is a malformed latency table: bad entries {bad}")
         return table
 
@@ -382,7 +391,7 @@ def profile(
     generator = torch.Generator().manual_seed(0)
     entries: dict[str, float] = {}
     fixed: dict[str, dict[str, float]] = {}
-    with _threads(threads) as used:
+    with torch.random.fork_rng(devices=[]), _threads(threads) as used:  # the caller's RNG kept
         for cell in cell_shapes(network):
             for stride in (1, 2) if cell.reduction else (1,):
                 C, h, w = cell.edge_input(stride)

@@ -61,7 +61,7 @@ def measure_latency(
     setup = _Setup(torch.device(device), dtype, batch_size, channels_last, repeats, block_ms)
     module = setup.module(module)
     x = setup.tensor(input_size, torch.Generator().manual_seed(0))
-    with _threads(threads):
+    with torch.random.fork_rng(devices=[]), _threads(threads):
         return setup.time(lambda: module(x))
 
 

@@ -124,7 +124,8 @@ class CostModel:
         shape = cell.edge_input(stride)
         key = (op, stride, *shape)
         if key not in self._op_cache:
-            module = get_op(op)(shape[0], stride, True).to("meta")  # shapes only: no compute
+            with torch.device("meta"):  # shapes only: no compute, no random draws
+                module = get_op(op)(shape[0], stride, True)
             self._op_cache[key] = (count_params(module, exclude=()), count_madds(module, shape))
         return self._op_cache[key]
 
@@ -169,7 +170,8 @@ class CostModel:
             return table.fixed_ms(n_concat)
         key = (n_concat, n_concat_reduce)
         if key not in self._fixed_cache:
-            net = self.network.build(empty_genotype(max(key), *key)).to("meta")
+            with torch.device("meta"):  # shapes only: no compute, no random draws
+                net = self.network.build(empty_genotype(max(key), *key))
             self._fixed_cache[key] = (
                 count_params(net),
                 count_madds(net, self.network.input_size),
@@ -229,8 +231,8 @@ class CostModel:
         for reduction in (False, True):
             edges: list[Edge] = []
             for t in range(2, space.n_nodes + 2):
-                best = min(  # on equal prices: none, then the earlier op and input
-                    (price(op, reduction, src), op != "none", i, src, op)
+                best = min(  # on equal prices: an op that computes, then the earlier op
+                    (price(op, reduction, src), op == "none", i, src, op)
                     for i, op in enumerate(space.ops)
                     for src in range(t)
                 )
@@ -244,11 +246,20 @@ class CostModel:
 
         Every edge ``src -> t`` costs ``sum_j weights[e, j] * cost(op_j)``; a derived node
         keeps 2 of its ``t`` incoming edges, so each counts ``2 / t`` times (as if the two
-        were drawn uniformly). The rows' weights need not sum to one (``none`` costs
-        nothing).
+        were drawn uniformly). As DARTS derives no ``none`` edge, each row's weights are
+        renormalized over the other ops (when there are others).
         """
         table = self._table(metric)
         n = weights.n_nodes
+        normal_w, reduce_w = weights.normal, weights.reduce
+        if "none" in weights.ops and len(weights.ops) > 1:
+            keep = normal_w.new_tensor([op != "none" for op in weights.ops])
+
+            def renormalize(w: torch.Tensor) -> torch.Tensor:
+                kept = w * keep
+                return kept / kept.sum(-1, keepdim=True).clamp_min(1e-12)
+
+            normal_w, reduce_w = renormalize(normal_w), renormalize(reduce_w)
         total = weights.normal.new_tensor(self.fixed(metric, n))
         rows = [(src, t) for t in range(2, n + 2) for src in range(t)]
         share = weights.normal.new_tensor([2.0 / t for _, t in rows])
@@ -256,8 +267,8 @@ class CostModel:
         reduce = weights.normal.new_tensor(
             [[table.reduce[(op, 2 if src < 2 else 1)] for op in weights.ops] for src, _ in rows]
         )
-        total = total + (share * (weights.normal @ normal)).sum()
-        return total + (share * (weights.reduce * reduce).sum(-1)).sum()
+        total = total + (share * (normal_w @ normal)).sum()
+        return total + (share * (reduce_w * reduce).sum(-1)).sum()
 
     def describe(self, costs: Costs) -> str:
         """``3.70M params, 537.5M MAdds, 12.3 ms`` for messages and reports."""

@@ -178,7 +178,8 @@ def empty_genotype(
 
 def cell_shapes(spec: NetworkSpec) -> tuple[CellShape, ...]:
     """The position of every cell of ``spec``'s network, read from one forward pass."""
-    net = spec.build(empty_genotype(1)).to("meta")  # shapes only: no compute
+    with torch.device("meta"):  # shapes only: no compute, no random draws
+        net = spec.build(empty_genotype(1))
     cells = getattr(net, "cells")  # noqa: B009 - the networks' ModuleList
     sizes: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
     handles = []

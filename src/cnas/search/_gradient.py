@@ -182,7 +182,7 @@ class Darts(Strategy):
         for allowed in ([o for o in ops if o != "none"] or ops, ops):
             while not engine.fits(genotype):
                 now = excess(genotype)
-                best: tuple[float, Genotype] | None = None
+                best: tuple[tuple[float, float], Genotype] | None = None
                 cells = [list(genotype.normal), list(genotype.reduce)]
                 for c, cell in enumerate(cells):
                     for i, edge in enumerate(cell):
@@ -197,7 +197,7 @@ class Darts(Strategy):
                             if saved <= 0:
                                 continue
                             lost = float(row[ops.index(edge.op)] - row[ops.index(op)])
-                            price = lost / saved
+                            price = (max(lost, 0.0) / saved, -saved)
                             if best is None or price < best[0]:
                                 best = (price, g)
                 if best is None:

@@ -134,7 +134,14 @@ def rederive(
             raise ValueError("derive() needs data: pass it, or call fit() first")
         target.stage = context
         target.begin_stage(context)
-        derivation = target.derive()
+        engine.record_scores()
+        try:
+            derivation = target.derive()
+        finally:
+            scored = engine.recorded_scores()
+        derivation, annotated, within = searcher._apply_budget(
+            derivation, scored, context.space, index
+        )
     finally:
         engine.supernet.load_state_dict(before)
         engine.generator.set_state(generator_state)
@@ -143,5 +150,12 @@ def rederive(
             torch.cuda.set_rng_state_all(cuda_state)
         engine.score_data = score_data
     return StageResult.from_derivation(
-        index, context.stage.n_ops, context.stage.n_nodes, context.space.ops, name, derivation
+        index,
+        context.stage.n_ops,
+        context.stage.n_nodes,
+        context.space.ops,
+        name,
+        derivation,
+        annotated,
+        within,
     )

@@ -155,14 +155,19 @@ def _front_figure(
                 label=label,
             )
     ordered = sorted(front, key=lambda p: p[metric])
-    ax.step(
-        [p[metric] for p in ordered],
-        [100 * p["accuracy"] for p in ordered],
-        where="post",
-        color="black",
-        linewidth=1,
-        label="front",
-    )
+    if len(budget.limits()) > 1:  # a front over several costs is not a line in one of them
+        ax.scatter([p[metric] for p in ordered], [100 * p["accuracy"] for p in ordered],
+                   s=40, facecolors="none", edgecolors="black", label="front")  # fmt: skip
+        ordered = []
+    if ordered:
+        ax.step(
+            [p[metric] for p in ordered],
+            [100 * p["accuracy"] for p in ordered],
+            where="post",
+            color="black",
+            linewidth=1,
+            label="front",
+        )
     best = [p for p in points if p["genotype"] == final]
     if best:
         ax.scatter([best[0][metric]], [100 * best[0]["accuracy"]], s=90, facecolors="none",

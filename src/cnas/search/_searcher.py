@@ -32,7 +32,7 @@ from .._metrics import batch_totals, summarize
 from .._run import RunFolder, rng_state, set_rng_state
 from .._validation import check_finite, check_int
 from ..curriculum import CurriculumSchedule, Stage
-from ..errors import CheckpointError, NonFiniteLossError
+from ..errors import BudgetError, CheckpointError, NonFiniteLossError
 from ..supernet import SuperNet
 from ._callbacks import Callback
 from ._controller import Controller
@@ -217,7 +217,18 @@ class Searcher:
 
         if not isinstance(budget, Budget):
             raise TypeError(f"budget must be a cnas.costs.Budget, got {type(budget).__name__}")
-        space = self.supernet.space
+        space, supernet = self.supernet.space, self.supernet
+        for name, value in (
+            ("in_channels", supernet.in_channels),
+            ("num_classes", supernet.num_classes),
+        ):
+            if getattr(budget.spec, name) != value:
+                raise BudgetError(
+                    f"the budget's network has {name}={getattr(budget.spec, name)} "
+                    f"({budget.spec.describe()}); this supernet has {name}={value}: give the "
+                    "budget the network the cell will be trained in (for example "
+                    "NetworkSpec.for_dataset(...))"
+                )
         if budget.latency_table is not None:
             budget.latency_table.check(ops=space.ops, n_nodes=space.n_nodes)
         model = budget.cost_model(self.engine.op_order)
@@ -563,15 +574,7 @@ class Searcher:
             derivation = self.strategy.derive()
         finally:
             scored = self.engine.recorded_scores()
-        annotated: tuple[Candidate, ...] = ()
-        within: bool | None = None
-        if self.engine.budget is not None:
-            derivation, scored, within = self._hold_to_budget(derivation, scored, context.space)
-            annotated = tuple(self._with_costs(g, acc) for g, acc in scored)
-            derivation = Derivation(
-                [self._with_costs(c.genotype, c.accuracy, c.stats) for c in derivation.candidates],
-                derivation.accuracies,
-            )
+        derivation, annotated, within = self._apply_budget(derivation, scored, context.space, index)
         result = StageResult.from_derivation(
             index,
             stage.n_ops,
@@ -593,18 +596,39 @@ class Searcher:
         record["within"] = float(self.engine.fits(genotype))
         return Candidate(genotype, accuracy, record)
 
+    def _apply_budget(
+        self,
+        derivation: Derivation,
+        scored: list[tuple[Genotype, float]],
+        space: SearchSpace,
+        index: int,
+    ) -> tuple[Derivation, tuple[Candidate, ...], bool | None]:
+        """A stage's derivation held to the budget (as is, without one): its candidates
+        within it, each with its costs, and every scored architecture with its costs
+        (``StageResult.scored``). Used by the search and by ``derive``."""
+        if self.engine.budget is None:
+            return derivation, (), None
+        derivation, scored, within = self._hold_to_budget(derivation, scored, space, index)
+        annotated = tuple(self._with_costs(g, acc) for g, acc in scored)
+        derivation = Derivation(
+            [self._with_costs(c.genotype, c.accuracy, c.stats) for c in derivation.candidates],
+            derivation.accuracies,
+        )
+        return derivation, annotated, within
+
     def _hold_to_budget(
         self,
         derivation: Derivation,
         scored: list[tuple[Genotype, float]],
         space: SearchSpace,
+        index: int,
     ) -> tuple[Derivation, list[tuple[Genotype, float]], bool]:
         """Keep the candidates within the budget; when the strategy derived none, score
         uniform samples within it instead (the cheapest cell, when sampling finds none)."""
         engine, budget = self.engine, self.engine.budget
         assert budget is not None
         assert engine.cost_model is not None
-        stage = self._stage_index + 1
+        stage = index + 1
         if not engine.constrains(space):
             best = derivation.ranked()[0].genotype
             within = engine.fits(best)
@@ -636,8 +660,9 @@ class Searcher:
                 break
             found.append(g)
         if not found:
-            limits = budget.limits()
-            found = [engine.cost_model.cheapest(space, {m: 1 / v for m, v in limits.items()})]
+            cell = budget.feasible_cell(engine.cost_model, space)
+            assert cell is not None  # engine.constrains(space) found one
+            found = [cell]
         engine.record_scores()
         candidates = [Candidate(g, engine.score(g), {"fallback": 1.0}) for g in found]
         scored = scored + engine.recorded_scores()
