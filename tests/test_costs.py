@@ -368,12 +368,11 @@ def test_cnas_derive_derives_a_budgeted_stage_again_within_its_budget(
 
 def test_a_checkpoint_with_another_budget_is_refused(tmp_path: Path) -> None:
     budget = Budget(max_madds=MADDS_LIMIT, network=TINY_NET)
-    searcher, train, val = build(str(tmp_path / "run"), "random", draw=False, budget=budget,
-                                 tensorboard=False)  # fmt: skip
+    quick = {"draw": False, "tensorboard": False, "steps_per_epoch": 1, "derive_batches": 1}
+    searcher, train, val = build(str(tmp_path / "run"), "random", budget=budget, **quick)
     searcher.fit(train, val)
     other = Budget(max_madds=MADDS_LIMIT + 1, network=TINY_NET)
-    again, train, val = build(str(tmp_path / "run"), "random", draw=False, budget=other,
-                              tensorboard=False)  # fmt: skip
+    again, train, val = build(str(tmp_path / "run"), "random", budget=other, **quick)
     with pytest.raises(cnas.CheckpointError, match="different search"):
         again.fit(train, val)
 
