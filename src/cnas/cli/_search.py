@@ -261,10 +261,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         from ..errors import BudgetError, LatencyTableError
 
         try:
-            if budget.latency_table is not None:
-                budget.latency_table.check(ops=space.ops, n_nodes=space.n_nodes)
-            last = schedule.stage_space(space, len(schedule.stages) - 1)
-            budget.check_reachable(budget.cost_model(schedule.op_order or space.ops), last)
+            budget.search_model(space, schedule)  # the Searcher checks again, after the data
         except (BudgetError, LatencyTableError) as exc:
             raise CLIError(str(exc)) from None
     known = DATASETS.get(args.dataset, DatasetInfo(args.dataset, 3, 10, 32))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -16,6 +16,9 @@ from ..space import SearchSpace
 from ._latency import LatencyTable
 from ._model import METRICS, CostModel, Costs, human
 from ._network import NetworkSpec
+
+if TYPE_CHECKING:
+    from ..curriculum import CurriculumSchedule
 
 __all__ = ["Budget", "pareto_front"]
 
@@ -168,6 +171,21 @@ class Budget:
             terms.append(ratio if self.penalty == "soft" else torch.relu(ratio - 1.0))
         return weight * torch.stack(terms).sum()
 
+    def search_model(self, space: SearchSpace, schedule: CurriculumSchedule) -> CostModel:
+        """The cost model of a search of ``space`` along ``schedule`` (its ops in the
+        curriculum's order), once the budget has been checked against it.
+
+        Raises:
+            LatencyTableError: the latency table lacks one of the ops, or is for fewer
+                nodes.
+            BudgetError: no cell of the final stage's space meets the budget.
+        """
+        if self.latency_table is not None:
+            self.latency_table.check(ops=space.ops, n_nodes=space.n_nodes)
+        model = self.cost_model(schedule.op_order or space.ops)
+        self.check_reachable(model, schedule.stage_space(space, len(schedule.stages) - 1))
+        return model
+
     def check_reachable(self, model: CostModel, space: SearchSpace) -> None:
         """Refuse a budget that no genotype of ``space`` can meet.
 
@@ -188,7 +206,7 @@ class Budget:
             cheapest = model.cheapest(space, {m: 1.0 / v for m, v in limits.items()})
             raise BudgetError(
                 f"found no cell of this space that meets {self.describe()} together (the "
-                f"cheapest by their sum has {model.describe(model.costs(cheapest))}); loosen "
+                f"cheapest by their sum has {model.costs(cheapest).describe()}); loosen "
                 "one of them"
             )
 

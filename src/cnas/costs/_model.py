@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -56,6 +56,13 @@ class Costs:
             raise KeyError(f"unknown cost {metric!r}; known: {', '.join(METRICS)}")
         value: float | None = getattr(self, metric)
         return value
+
+    def describe(self) -> str:
+        """``3.70M params, 564.02M MAdds, 12.3 ms``, for messages and reports."""
+        parts = [f"{human(self.params)} params", f"{human(self.madds)} MAdds"]
+        if self.latency_ms is not None:
+            parts.append(f"{self.latency_ms:.3g} ms")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict[str, float]:
         """The known costs by name (JSON-ready)."""
@@ -269,22 +276,6 @@ class CostModel:
         )
         total = total + (share * (normal_w @ normal)).sum()
         return total + (share * (reduce_w * reduce).sum(-1)).sum()
-
-    def describe(self, costs: Costs) -> str:
-        """``3.70M params, 537.5M MAdds, 12.3 ms`` for messages and reports."""
-        return describe_costs(costs.to_dict())
-
-
-def describe_costs(costs: Mapping[str, Any]) -> str:
-    """A short text of costs by name."""
-    parts = []
-    if "params" in costs:
-        parts.append(f"{human(costs['params'])} params")
-    if "madds" in costs:
-        parts.append(f"{human(costs['madds'])} MAdds")
-    if costs.get("latency_ms") is not None:
-        parts.append(f"{float(costs['latency_ms']):.3g} ms")
-    return ", ".join(parts)
 
 
 def human(value: float) -> str:

@@ -11,7 +11,7 @@ from .._io import atomic_path
 from ._results import StageResult
 
 if TYPE_CHECKING:
-    from ..costs import Budget
+    from ..costs import Budget, Costs
 
 __all__ = ["FRONT_FIGURE", "front_points", "search_report"]
 
@@ -98,7 +98,7 @@ def _front_section(output_dir: Path, result: StageResult, budget: Budget) -> lis
         mark = "**" if g == final else ""
         ops = f"{', '.join(e.op for e in g.normal)} / {', '.join(e.op for e in g.reduce)}"
         lines.append(
-            f"| {mark}{100 * p['accuracy']:.2f}%{mark} | {describe_costs(p)} | "
+            f"| {mark}{100 * p['accuracy']:.2f}%{mark} | {_costs(p).describe()} | "
             f"{'yes' if p.get('within') else 'no'} | {ops} |"
         )
     if final not in {p["genotype"] for p in front}:
@@ -110,20 +110,10 @@ def _front_section(output_dir: Path, result: StageResult, budget: Budget) -> lis
     return lines
 
 
-def describe_costs(costs: Mapping[str, Any]) -> str:
-    """``132.95K params, 1.44M MAdds, 0.42 ms``."""
+def _costs(point: Mapping[str, Any]) -> Costs:
+    from ..costs import Costs
 
-    def short(value: float) -> str:
-        for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-            if abs(value) >= scale:
-                return f"{value / scale:.2f}{unit}"
-        return f"{value:.0f}"
-
-    parts = [f"{short(float(costs[m]))} {name}" for m, name in (("params", "params"),
-             ("madds", "MAdds")) if m in costs]  # fmt: skip
-    if costs.get("latency_ms") is not None:
-        parts.append(f"{float(costs['latency_ms']):.3g} ms")
-    return ", ".join(parts)
+    return Costs(point["params"], point["madds"], point.get("latency_ms"))
 
 
 def _front_figure(

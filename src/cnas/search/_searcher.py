@@ -229,11 +229,7 @@ class Searcher:
                     "budget the network the cell will be trained in (for example "
                     "NetworkSpec.for_dataset(...))"
                 )
-        if budget.latency_table is not None:
-            budget.latency_table.check(ops=space.ops, n_nodes=space.n_nodes)
-        model = budget.cost_model(self.engine.op_order)
-        last = self._schedule.stage_space(space, len(self._schedule.stages) - 1)
-        budget.check_reachable(model, last)
+        model = budget.search_model(space, self._schedule)
         self.engine.budget, self.engine.cost_model = budget, model
 
     @property
@@ -591,9 +587,10 @@ class Searcher:
     def _with_costs(
         self, genotype: Genotype, accuracy: float, stats: Mapping[str, float] | None = None
     ) -> Candidate:
+        budget = self.engine.budget
+        assert budget is not None
         costs = self.engine.costs(genotype)
-        record = {**(stats or {}), **costs.to_dict()}
-        record["within"] = float(self.engine.fits(genotype))
+        record = {**(stats or {}), **costs.to_dict(), "within": float(budget.within(costs))}
         return Candidate(genotype, accuracy, record)
 
     def _apply_budget(
@@ -640,7 +637,7 @@ class Searcher:
                     space.n_ops,
                     space.n_nodes,
                     budget.describe(),
-                    engine.cost_model.describe(engine.costs(best)),
+                    engine.costs(best).describe(),
                 )
             return derivation, scored, within
         feasible = [c for c in derivation.candidates if engine.fits(c.genotype)]
