@@ -21,6 +21,7 @@ from cnas._deprecation import deprecated, warn_deprecated
 SNAPSHOT = Path(__file__).with_name("api_snapshot.json")
 PUBLIC_MODULES = (
     "cnas",
+    "cnas.costs",
     "cnas.data",
     "cnas.distributed",
     "cnas.errors",
@@ -29,6 +30,7 @@ PUBLIC_MODULES = (
     "cnas.models",
     "cnas.ops",
     "cnas.search",
+    "cnas.study",
     "cnas.training",
     "cnas.utils",
     "cnas.viz",
