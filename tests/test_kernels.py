@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 import cnas.kernels
-from cnas.kernels import mixed_bn_sum, mixed_sum
+import cnas.ops
+from cnas.kernels import mixed_bn_sum, mixed_sum, recomputed_conv
 
 SCRIPTS = Path(__file__).with_name("scripts")
 LAYOUTS = [
@@ -393,3 +394,157 @@ def test_max_pool2d_saves_only_its_input() -> None:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         F.max_pool2d(x, 3, 1, 1)
     assert any(t.dtype == torch.int64 for t in saved)  # what stock pooling keeps
+
+
+def _separable_stages(
+    fmt: torch.memory_format, dtype: torch.dtype = torch.float32, stride: int = 1
+) -> tuple[list[torch.nn.Module], list[torch.nn.Module]]:
+    """The two stages of a ``SepConv`` body after its leading ReLU: ``[dw, pw]`` and
+    ``[bn, relu_, dw, pw]``, its BatchNorm of batch statistics only (as in the supernet)."""
+    torch.manual_seed(0)
+    sep = cnas.ops.SepConv(6, 6, 3, stride, 1, affine=False)
+    for m in sep.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.track_running_stats, m.running_mean, m.running_var = False, None, None
+    sep = sep.to(dtype).to(memory_format=fmt)  # type: ignore[call-overload]
+    layers = list(sep.op)
+    return layers[1:3], layers[3:7]
+
+
+def _chain(x: torch.Tensor, stages: list[list[torch.nn.Module]], recompute: bool) -> torch.Tensor:
+    for stage in stages:
+        if recompute:
+            x = recomputed_conv(x, stage[:-1], stage[-1])  # type: ignore[arg-type]
+        else:
+            for layer in stage:
+                x = layer(x)
+    return x
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("fmt", LAYOUTS)
+def test_recomputed_conv_equals_the_layers_bit_for_bit(
+    fmt: torch.memory_format, stride: int
+) -> None:
+    stages = list(_separable_stages(fmt, stride=stride))
+    x = torch.relu(torch.randn(3, 6, 9, 9)).contiguous(memory_format=fmt).requires_grad_()
+    params = [x, *(p for stage in stages for m in stage for p in m.parameters())]
+    got = _chain(x, stages, recompute=True)
+    want = _chain(x, stages, recompute=False)
+    assert torch.equal(got, want)
+    g = torch.randn_like(want)
+    for a, b in zip(
+        torch.autograd.grad(got, params, g), torch.autograd.grad(want, params, g), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+def test_recomputed_conv_with_gemv_batchnorm_equals_the_layers() -> None:
+    stages = list(_separable_stages(torch.channels_last))
+    for stage in stages:
+        for m in stage:
+            cnas.ops.use_gemv_batchnorm(m)
+    x = torch.randn(3, 6, 9, 9).contiguous(memory_format=torch.channels_last).requires_grad_()
+    params = [x, *(p for stage in stages for m in stage for p in m.parameters())]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the matrix-vector route runs on more than one thread only
+    try:
+        got = _chain(x, stages, recompute=True)
+        want = _chain(x, stages, recompute=False)
+        g = torch.randn_like(want)
+        got_grads = torch.autograd.grad(got, params, g)
+        want_grads = torch.autograd.grad(want, params, g)
+    finally:
+        torch.set_num_threads(threads)
+    assert type(stages[1][0]) is cnas.ops.GemvBatchNorm2d
+    assert torch.equal(got, want)
+    for a, b in zip(got_grads, want_grads, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_recomputed_conv_keeps_only_its_input() -> None:
+    first, second = _separable_stages(torch.channels_last)
+    x = torch.randn(2, 6, 8, 8).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    params = {
+        p.untyped_storage().data_ptr()
+        for stage in (first, second)
+        for m in stage
+        for p in m.parameters()
+    }
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.untyped_storage().data_ptr() not in params:
+            saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        b1 = recomputed_conv(x, first[:-1], first[-1])  # type: ignore[arg-type]
+        recomputed_conv(b1, second[:-1], second[-1])  # type: ignore[arg-type]
+    assert [t.data_ptr() for t in saved] == [x.data_ptr(), b1.data_ptr()]
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        _chain(x, [first, second], recompute=False)
+    full_size = {t.untyped_storage().data_ptr() for t in saved if t.numel() == x.numel()}
+    assert len(full_size) == 5  # x, both depthwise outputs, the BatchNorm input, the ReLU's
+
+
+def test_recomputed_conv_under_cpu_autocast_matches_the_layers() -> None:
+    stages = list(_separable_stages(torch.channels_last))
+    x = torch.randn(2, 6, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
+    params = [x, *(p for stage in stages for m in stage for p in m.parameters())]
+    results = []
+    for recompute in (True, False):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = _chain(x, stages, recompute)
+        results.append((out, torch.autograd.grad(out.float().square().sum(), params)))
+    (got, got_grads), (want, want_grads) = results
+    assert got.dtype == want.dtype == torch.bfloat16
+    assert torch.equal(got, want)
+    for a, b in zip(got_grads, want_grads, strict=True):
+        assert a.dtype == b.dtype
+        assert torch.equal(a, b)
+
+
+def test_recomputed_conv_differentiates_twice() -> None:
+    stages = list(_separable_stages(torch.contiguous_format, torch.float64))
+    x = torch.randn(2, 6, 6, 6, dtype=torch.float64, requires_grad=True)
+    weight = stages[1][-1].weight
+    results = []
+    for recompute in (True, False):
+        (gx,) = torch.autograd.grad(
+            _chain(x, stages, recompute).square().sum(), x, create_graph=True
+        )
+        results.append(torch.autograd.grad(gx.square().sum(), [x, weight]))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_recomputed_conv_without_autograd_runs_the_layers() -> None:
+    first, _ = _separable_stages(torch.contiguous_format)
+    x = torch.randn(2, 6, 8, 8)
+    with torch.no_grad():
+        out = recomputed_conv(x, first[:-1], first[-1])  # type: ignore[arg-type]
+    assert out.grad_fn is None
+    assert torch.equal(out, first[1](first[0](x)))
+
+
+def test_recompute_runs_takes_only_batchnorm_runs_before_a_plain_convolution() -> None:
+    first, second = _separable_stages(torch.contiguous_format)
+    cheap = lambda m: not (isinstance(m, torch.nn.Conv2d) and m.groups == 1)  # noqa: E731
+    assert cnas.kernels.recompute_runs(first, cheap) is None  # ReLU -> dw -> pw: left alone
+    body = cnas.kernels.recompute_runs([*first, *second], cheap)
+    assert body is not None
+    x = torch.randn(2, 6, 8, 8, requires_grad=True)
+    saved: list[torch.Tensor] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() == x.numel():
+            saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = body(x)
+    assert torch.equal(out, _chain(x, [first, second], recompute=False))
+    assert len({t.untyped_storage().data_ptr() for t in saved}) == 3  # x, dw, the BN input

@@ -19,6 +19,11 @@ statistics. Each op has a pure-PyTorch kernel for every device, a Triton kernel 
 (registered when a GPU is present and Triton 3.4 or later imports), a fake kernel for
 ``torch.compile``, and an autograd formula. See the Kernels page of the documentation.
 
+Beside the operators, ``recomputed_conv(x, prefix, conv)`` (with ``recompute_runs``, which
+applies it to a list of layers) computes ``conv(prefix(x))`` keeping only ``x`` for
+backward and running the cheap ``prefix`` again there; the mixed supernet uses it for the
+second stage of its separable convolutions (``SuperNet.recompute_tails``).
+
 Examples:
     >>> import torch
     >>> from cnas.kernels import mixed_bn_sum
@@ -42,8 +47,18 @@ from . import _autograd as _autograd
 from . import _ops as _ops
 from . import _reference as _reference
 from ._ops import layout_of as layout_of
+from ._recompute import recompute_runs as recompute_runs
+from ._recompute import recomputed_conv as recomputed_conv
 
-__all__ = ["backend", "layout_of", "max_pool2d", "mixed_bn_sum", "mixed_sum"]
+__all__ = [
+    "backend",
+    "layout_of",
+    "max_pool2d",
+    "mixed_bn_sum",
+    "mixed_sum",
+    "recompute_runs",
+    "recomputed_conv",
+]
 
 logger = logging.getLogger("cnas")
 
