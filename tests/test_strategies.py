@@ -145,6 +145,43 @@ def test_the_baselines_score_candidates_with_the_supernet_as_it_is(baseline: Any
         assert searcher.evaluate(candidate.genotype) == pytest.approx(candidate.accuracy)
 
 
+class _Counting(torch.utils.data.Dataset[Any]):
+    """A dataset that counts the items read from it."""
+
+    def __init__(self, data: Any) -> None:
+        self.data, self.reads = data, 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> Any:
+        self.reads += 1
+        return self.data[i]
+
+
+@pytest.mark.parametrize("cache_bytes", [None, 0])
+def test_a_derivation_loads_its_scoring_batches_once_and_scores_the_same(
+    baseline: Any, monkeypatch: pytest.MonkeyPatch, cache_bytes: int | None
+) -> None:
+    _, _, searcher, result = baseline
+    engine = searcher.engine
+    if cache_bytes is not None:  # nothing fits: every candidate loads them again
+        monkeypatch.setattr(cnas.search._engine, "SCORE_CACHE_BYTES", cache_bytes)
+    data = _Counting(engine.score_data or engine.val_data)
+    monkeypatch.setattr(engine, "score_data", data)
+    monkeypatch.setattr(engine, "derive_batches", 2)
+    genotypes = [c.genotype for c in result.stages[-1].candidates]
+    want = [engine.evaluate(g, max_batches=2) for g in genotypes]
+    one_pass, data.reads = data.reads // len(genotypes), 0
+    assert one_pass == 2 * 16  # two batches of 16, and not one more
+    engine.record_scores()
+    got = [engine.score(g) for g in genotypes]
+    assert [a for _, a in engine.recorded_scores()] == got == want
+    assert data.reads == one_pass * (len(genotypes) if cache_bytes == 0 else 1)
+    assert engine.score(genotypes[0]) == want[0]  # outside a derivation: loaded again
+    assert data.reads == one_pass * (len(genotypes) + 1 if cache_bytes == 0 else 2)
+
+
 def test_mutation_changes_one_edge_within_the_space() -> None:
     space = cnas.SearchSpace(["sep_conv_3x3", "max_pool_3x3", "none"], 3)
     gen = torch.Generator().manual_seed(0)

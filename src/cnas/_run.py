@@ -249,13 +249,15 @@ def device_batches(
             total = min(total, limit) if total is not None else limit
         bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
     try:
+        if limit is not None and limit <= 0:
+            return
         for i, (x, y) in enumerate(loader):
-            if limit is not None and i >= limit:
-                break
             x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
             yield x, y.to(device, non_blocking=True)
             if bar is not None:
                 bar.update(1)
+            if limit is not None and i + 1 >= limit:
+                break  # before the loader reads a batch that would not be used
     finally:
         if bar is not None:
             bar.close()

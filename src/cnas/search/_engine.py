@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["Engine"]
 
 Data = Dataset[Any] | DataLoader[Any]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+SCORE_CACHE_BYTES = 512 * 2**20
+"""The most scoring batches a derivation keeps, in bytes, for its next candidates."""
 
 
 class Engine:
@@ -96,6 +100,9 @@ class Engine:
         self.cost_model: CostModel | None = None
         self._reachable: dict[SearchSpace, bool] = {}
         self._scored: list[tuple[Genotype, float]] | None = None
+        # the scoring batches of the derivation under way: (data, batches), batches None
+        # where they did not fit SCORE_CACHE_BYTES
+        self._score_batches: tuple[Data, list[Batch] | None] | None = None
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -209,10 +216,15 @@ class Engine:
             ValueError: no data given and none bound by ``Searcher.fit``.
         """
         data = self._scoring(data)
+        return self._evaluate(
+            genotype, self.batches(data, 0, "", max_batches, show=False, shuffle=False)
+        )
+
+    def _evaluate(self, genotype: Genotype, batches: Iterable[Batch]) -> float:
         self.supernet.train()  # batch statistics, as everywhere in the supernet
         totals = torch.zeros(2, dtype=torch.float64)
         with torch.no_grad():
-            for x, y in self.batches(data, 0, "", max_batches, show=False, shuffle=False):
+            for x, y in batches:
                 logits = self.supernet(x, genotype)
                 totals += torch.tensor(
                     [accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
@@ -223,19 +235,60 @@ class Engine:
     def score(self, genotype: Genotype) -> float:
         """``evaluate(genotype)`` on the scoring data, capped at ``derive_batches``: how
         every strategy scores its candidates (the ``Searcher`` records every score of a
-        stage's derivation, for the accuracy/cost front)."""
-        accuracy = self.evaluate(genotype, max_batches=self.derive_batches)
+        stage's derivation, for the accuracy/cost front).
+
+        Within a derivation (between ``record_scores`` and ``recorded_scores``), the
+        scoring batches of a dataset are loaded once and kept for the next candidates, up
+        to ``SCORE_CACHE_BYTES``: they are the same batches every time (fixed order, no
+        augmentation), and loading them again for each of a derivation's candidates
+        would cost more than scoring on them. A ``DataLoader`` passed as it is runs
+        again for every candidate."""
+        batches = self._cached_score_batches()
+        accuracy = (
+            self.evaluate(genotype, max_batches=self.derive_batches)
+            if batches is None
+            else self._evaluate(genotype, batches)
+        )
         if self._scored is not None:
             self._scored.append((genotype, accuracy))
         return accuracy
 
+    def _cached_score_batches(self) -> Iterable[Batch] | None:
+        """The scoring batches of the derivation under way: kept ones, or ones that are
+        kept as they load; None outside a derivation, for a ``DataLoader``, and where
+        they did not fit ``SCORE_CACHE_BYTES``."""
+        if self._scored is None:
+            return None
+        data = self._scoring(None)
+        if isinstance(data, DataLoader):
+            return None
+        if self._score_batches is not None and self._score_batches[0] is data:
+            return self._score_batches[1]
+        self._score_batches = (data, None)
+        return self._keep_score_batches(data)
+
+    def _keep_score_batches(self, data: Data) -> Iterator[Batch]:
+        kept: list[Batch] | None = []
+        size = 0
+        for x, y in self.batches(data, 0, "", self.derive_batches, show=False, shuffle=False):
+            if kept is not None:
+                size += x.untyped_storage().nbytes() + y.untyped_storage().nbytes()
+                if size <= SCORE_CACHE_BYTES:
+                    kept.append((x, y))
+                else:
+                    kept = None
+            yield x, y
+        self._score_batches = (data, kept)
+
     def record_scores(self) -> None:
         """Start recording what ``score`` scores (the ``Searcher``, before a derivation)."""
         self._scored = []
+        self._score_batches = None
 
     def recorded_scores(self) -> list[tuple[Genotype, float]]:
         """Stop recording; what ``score`` scored since ``record_scores``."""
         scored, self._scored = self._scored or [], None
+        self._score_batches = None
         return scored
 
     # -- budget -------------------------------------------------------------------------------
