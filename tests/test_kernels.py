@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -548,3 +549,39 @@ def test_recompute_runs_takes_only_batchnorm_runs_before_a_plain_convolution() -
         out = body(x)
     assert torch.equal(out, _chain(x, [first, second], recompute=False))
     assert len({t.untyped_storage().data_ptr() for t in saved}) == 3  # x, dw, the BN input
+
+
+def test_recomputed_conv_runs_the_layers_where_it_cannot_rebuild() -> None:
+    first, second = _separable_stages(torch.contiguous_format)
+    x = torch.randn(2, 6, 8, 8)
+    # a prefix that starts in place would overwrite the input it keeps
+    relu_first = [torch.nn.ReLU(inplace=True), *second[1:-1]]
+    y = x.clone().requires_grad_()
+    z = y * 1  # a non-leaf, which an in-place ReLU may write
+    before = z.detach().clone()
+    out = recomputed_conv(z, relu_first, second[-1])  # type: ignore[arg-type]
+    assert out.grad_fn is not None and "Recomputed" not in type(out.grad_fn).__name__
+    assert not torch.equal(z.detach(), before)  # the plain layers ran: the ReLU wrote z
+
+    # vmap and forward-mode AD, which the recomputing function has no rules for
+    xs = torch.randn(3, 2, 6, 8, 8, requires_grad=True)
+    got = torch.func.vmap(lambda t: recomputed_conv(t, first[:-1], first[-1]))(xs)  # type: ignore[arg-type]
+    assert torch.equal(got, torch.stack([first[1](first[0](t)) for t in xs]))
+    import torch.autograd.forward_ad as fwad
+
+    with warnings.catch_warnings(), fwad.dual_level():
+        # torch's own jvp decompositions script functions, which torch deprecates
+        warnings.simplefilter("ignore", FutureWarning)
+        dual = fwad.make_dual(x, torch.ones_like(x))
+        tangent = fwad.unpack_dual(recomputed_conv(dual, second[:-1], second[-1])).tangent  # type: ignore[arg-type]
+    assert tangent is not None
+
+    # hooks on a layer would run twice
+    calls: list[int] = []
+    handle = first[0].register_forward_hook(lambda *_: calls.append(1))
+    try:
+        out = recomputed_conv(x.requires_grad_(), first[:-1], first[-1])  # type: ignore[arg-type]
+        out.sum().backward()
+    finally:
+        handle.remove()
+    assert calls == [1]

@@ -177,9 +177,15 @@ def test_a_derivation_loads_its_scoring_batches_once_and_scores_the_same(
     engine.record_scores()
     got = [engine.score(g) for g in genotypes]
     assert [a for _, a in engine.recorded_scores()] == got == want
-    assert data.reads == one_pass * (len(genotypes) if cache_bytes == 0 else 1)
+    assert len(genotypes) == 3
+    # the first candidate streams them, the second keeps them, the third reuses them
+    assert data.reads == one_pass * (3 if cache_bytes == 0 else 2)
     assert engine.score(genotypes[0]) == want[0]  # outside a derivation: loaded again
-    assert data.reads == one_pass * (len(genotypes) + 1 if cache_bytes == 0 else 2)
+    assert data.reads == one_pass * (4 if cache_bytes == 0 else 3)
+    engine.record_scores()
+    engine.score(genotypes[0])  # a derivation of one candidate keeps nothing
+    engine.recorded_scores()
+    assert data.reads == one_pass * (5 if cache_bytes == 0 else 4)
 
 
 def test_mutation_changes_one_edge_within_the_space() -> None:

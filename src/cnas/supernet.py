@@ -123,7 +123,8 @@ class SuperEdge(nn.Module):
         self._final_bns: dict[str, FinalBatchNorm | None] = {
             n: split_final_batchnorm(m) for n, m in self.ops.items()
         }
-        # filled on first use: the SuperNet turns running statistics off after building
+        # filled on first use (the SuperNet turns running statistics off after building);
+        # like the tails above, it holds the layers as they were then
         self._recomputing: dict[str, Tail | None] = {}
 
     def forward(self, x: torch.Tensor, op: str) -> torch.Tensor:
@@ -370,7 +371,10 @@ class SuperNet(nn.Module):
             for one more BatchNorm, ReLU and depthwise convolution per stage in
             backward (a 1.12x slower step there, on a 2-core CPU). Values and gradients
             are the same bit for bit. True by default; assign False to keep the
-            activations and the time.
+            activations and the time. Which layers run again is decided at a
+            candidate's first mixed forward pass: a layer swapped into a built
+            supernet after that (a ``SyncBatchNorm``, a BatchNorm with running
+            statistics) is not seen, so turn this off for such a supernet.
 
     Examples:
         >>> import torch, cnas

@@ -17,9 +17,11 @@ gradients equal those of the plain composition; the tests compare them.
 
 The mixed supernet runs the separable convolutions' second stages through it (see
 ``SuperNet.recompute_tails``). ``conv`` must be a plain ``nn.Conv2d`` without bias and
-with numeric padding (else, and without autograd or under ``torch.compile``, the layers
-simply run in order), and ``prefix`` must be deterministic, free of side effects (no
-running statistics, no dropout) and must not write to its input: it runs twice. With
+with numeric padding, and ``prefix`` must be deterministic and free of side effects (no
+running statistics, no dropout): it runs twice. Otherwise the layers simply run in
+order: for another convolution, a prefix that starts in place (it would overwrite the
+kept input), layers with hooks (they would run twice), without autograd, and under
+``torch.compile``, ``torch.func`` transforms or forward-mode AD. With
 ``create_graph=True`` backward differentiates the rebuilt composition instead, which is
 slower but exact to any order.
 """
@@ -73,23 +75,26 @@ def _needed(ctx: Any) -> list[bool]:
     """Which of the tensor inputs (``x``, the weight, the prefix's parameters) this
     backward pass needs gradients for.
 
-    ``ctx.needs_input_grad`` says which require grad; within ``torch.autograd.grad`` with
-    only some inputs (a DARTS architecture step asks for the architecture parameters
-    alone), autograd's own convolution backward skips the rest, and so does this one,
-    through the engine's ``_will_engine_execute_node`` where torch has it.
+    ``ctx.needs_input_grad`` says which require grad. Within ``torch.autograd.grad`` with
+    only some inputs, the engine's ``_will_engine_execute_node`` (where torch has it)
+    also tells which non-leaf inputs lead to them, and the others are skipped. For a leaf
+    (a weight) the engine does not tell during ``torch.autograd.grad``, so its gradient
+    is computed whenever it requires grad; a caller that wants none (the DARTS
+    architecture step) runs the forward with the weights not requiring grad.
     """
-    needs = list(ctx.needs_input_grad[2:])
+    needs = [bool(n) for n in ctx.needs_input_grad[2:]]
     will_execute = getattr(torch._C, "_will_engine_execute_node", None)
-    if will_execute is None:
+    edges = getattr(ctx, "next_functions", None)  # one per tensor input, in order
+    if will_execute is None or edges is None:
         return needs
-    try:
-        edges = ctx.next_functions  # one per tensor input, in order
-        return [
-            bool(n) and node is not None and bool(will_execute(node))
-            for n, (node, _) in zip(needs, edges, strict=True)
-        ]
-    except (AttributeError, RuntimeError, ValueError):
-        return needs
+    found = []
+    for need, (node, _) in zip(needs, edges, strict=True):
+        if need and node is not None:
+            # a leaf within autograd.grad raises: unknown, so computed
+            with contextlib.suppress(RuntimeError, ValueError):
+                need = bool(will_execute(node))
+        found.append(need and node is not None)
+    return found
 
 
 class _RecomputedConv(torch.autograd.Function):
@@ -174,6 +179,28 @@ def _differentiable_grads(
     return [next(grads) if n else None for n in needs]
 
 
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or nn.modules.module._global_forward_hooks
+        or nn.modules.module._global_forward_pre_hooks
+        or nn.modules.module._global_backward_hooks
+        or nn.modules.module._global_backward_pre_hooks
+    )
+
+
+def _transformed() -> bool:
+    """Whether a functorch transform (vmap, grad) or forward-mode AD is active: the
+    function has no rules for them, the plain layers do."""
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    if active is not None and active():
+        return True
+    return bool(torch.autograd.forward_ad._current_level >= 0)
+
+
 def is_plain_conv(conv: nn.Module) -> bool:
     """Whether ``conv`` is a plain ``nn.Conv2d`` that ``recomputed_conv`` can end in: no
     subclass, no bias, zero padding given as numbers."""
@@ -205,6 +232,9 @@ def recomputed_conv(x: torch.Tensor, prefix: Sequence[nn.Module], conv: nn.Conv2
         or torch.compiler.is_compiling()
         or not is_plain_conv(conv)
         or not layers
+        or getattr(layers[0], "inplace", False)  # it would overwrite the kept input
+        or any(_has_hooks(m) for m in (*layers, conv))  # they would run twice / not at all
+        or _transformed()
     ):
         return conv(_run(layers, x))  # type: ignore[no-any-return]
     params: dict[int, torch.Tensor] = {}

@@ -100,9 +100,9 @@ class Engine:
         self.cost_model: CostModel | None = None
         self._reachable: dict[SearchSpace, bool] = {}
         self._scored: list[tuple[Genotype, float]] | None = None
-        # the scoring batches of the derivation under way: (data, batches), batches None
-        # where they did not fit SCORE_CACHE_BYTES
-        self._score_batches: tuple[Data, list[Batch] | None] | None = None
+        # the scoring data of the derivation under way, how many candidates it scored,
+        # and its batches once kept (None before, and where they did not fit)
+        self._score_batches: tuple[Data, int, list[Batch] | None] | None = None
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -237,12 +237,13 @@ class Engine:
         every strategy scores its candidates (the ``Searcher`` records every score of a
         stage's derivation, for the accuracy/cost front).
 
-        Within a derivation (between ``record_scores`` and ``recorded_scores``), the
-        scoring batches of a dataset are loaded once and kept for the next candidates, up
-        to ``SCORE_CACHE_BYTES``: they are the same batches every time (fixed order, no
-        augmentation), and loading them again for each of a derivation's candidates
-        would cost more than scoring on them. A ``DataLoader`` passed as it is runs
-        again for every candidate."""
+        Within a derivation (between ``record_scores`` and ``recorded_scores``) that
+        scores more than one candidate, the scoring batches of a dataset are kept from
+        the second candidate on, up to ``SCORE_CACHE_BYTES``: they are the same batches
+        every time (fixed order, no augmentation), and loading them again for each of a
+        derivation's candidates would cost more than scoring on them. A derivation of
+        one candidate keeps nothing, and a ``DataLoader`` passed as it is runs again
+        for every candidate."""
         batches = self._cached_score_batches()
         accuracy = (
             self.evaluate(genotype, max_batches=self.derive_batches)
@@ -254,17 +255,22 @@ class Engine:
         return accuracy
 
     def _cached_score_batches(self) -> Iterable[Batch] | None:
-        """The scoring batches of the derivation under way: kept ones, or ones that are
-        kept as they load; None outside a derivation, for a ``DataLoader``, and where
-        they did not fit ``SCORE_CACHE_BYTES``."""
+        """The scoring batches of the derivation under way: kept ones, or, for its second
+        candidate, ones that are kept as they load; None outside a derivation, for its
+        first candidate, for a ``DataLoader``, and where they did not fit
+        ``SCORE_CACHE_BYTES``."""
         if self._scored is None:
             return None
         data = self._scoring(None)
         if isinstance(data, DataLoader):
             return None
-        if self._score_batches is not None and self._score_batches[0] is data:
-            return self._score_batches[1]
-        self._score_batches = (data, None)
+        if self._score_batches is None or self._score_batches[0] is not data:
+            self._score_batches = (data, 1, None)
+            return None
+        _, scored, kept = self._score_batches
+        if scored > 1:
+            return kept
+        self._score_batches = (data, 2, None)
         return self._keep_score_batches(data)
 
     def _keep_score_batches(self, data: Data) -> Iterator[Batch]:
@@ -278,7 +284,7 @@ class Engine:
                 else:
                     kept = None
             yield x, y
-        self._score_batches = (data, kept)
+        self._score_batches = (data, 2, kept)
 
     def record_scores(self) -> None:
         """Start recording what ``score`` scores (the ``Searcher``, before a derivation)."""

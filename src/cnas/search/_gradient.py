@@ -124,14 +124,22 @@ class Darts(Strategy):
         """One Adam step of the logits on a validation batch."""
         k, n = self._limits()
         weights = self._search_weights()
-        logits = self.engine.supernet(x, weights)
+        # the supernet's weights get no gradient here: with them not requiring grad,
+        # autograd neither keeps nor computes anything for them
+        frozen = [p for p in self.engine.supernet.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            logits = self.engine.supernet(x, weights)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
         loss = F.cross_entropy(logits, y)
         penalty = 0.5 * self.alpha_weight_decay * self.alphas.squared_norm(k, n)
         cost = self.engine.cost_loss(weights)  # with a budget: its expected-cost term
         if cost is not None:
             penalty = penalty + cost
         params = list(self.alphas.parameters())
-        # autograd.grad with the alphas as inputs: no gradient is computed for the weights
         grads = torch.autograd.grad(loss + penalty, params)
         for p, g in zip(params, grads, strict=True):
             p.grad = g
