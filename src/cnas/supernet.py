@@ -367,14 +367,10 @@ class SuperNet(nn.Module):
             convolution (``BatchNorm -> ReLU -> depthwise conv``, before its pointwise
             convolution) again in backward instead of keeping its two full-size
             activations; its input is kept anyway. In ``benchmarks/mixed_memory.py`` the
-            fused step then keeps 46% less than the stock composition instead of 31%,
-            for one more BatchNorm, ReLU and depthwise convolution per stage in
-            backward (a 1.12x slower step there, on a 2-core CPU). Values and gradients
-            are the same bit for bit. True by default; assign False to keep the
-            activations and the time. Which layers run again is decided at a
-            candidate's first mixed forward pass: a layer swapped into a built
-            supernet after that (a ``SyncBatchNorm``, a BatchNorm with running
-            statistics) is not seen, so turn this off for such a supernet.
+            fused step keeps 46% less than the stock composition instead of 31%, for a
+            1.12x slower step on a 2-core CPU; values and gradients are the same bit
+            for bit. True by default. What runs again is fixed at a candidate's first
+            mixed pass: for layers swapped in later (a ``SyncBatchNorm``), set False.
 
     Examples:
         >>> import torch, cnas
