@@ -215,10 +215,12 @@ class Engine:
         Raises:
             ValueError: no data given and none bound by ``Searcher.fit``.
         """
-        data = self._scoring(data)
-        return self._evaluate(
-            genotype, self.batches(data, 0, "", max_batches, show=False, shuffle=False)
-        )
+        return self._evaluate(genotype, self._score_batches_of(self._scoring(data), max_batches))
+
+    def _score_batches_of(self, data: Data, limit: int | None) -> Iterator[Batch]:
+        """The batches every score is taken on: fixed order, no bar (what the kept
+        scoring batches of a derivation must equal)."""
+        return self.batches(data, 0, "", limit, show=False, shuffle=False)
 
     def _evaluate(self, genotype: Genotype, batches: Iterable[Batch]) -> float:
         self.supernet.train()  # batch statistics, as everywhere in the supernet
@@ -276,7 +278,7 @@ class Engine:
     def _keep_score_batches(self, data: Data) -> Iterator[Batch]:
         kept: list[Batch] | None = []
         size = 0
-        for x, y in self.batches(data, 0, "", self.derive_batches, show=False, shuffle=False):
+        for x, y in self._score_batches_of(data, self.derive_batches):
             if kept is not None:
                 size += x.untyped_storage().nbytes() + y.untyped_storage().nbytes()
                 if size <= SCORE_CACHE_BYTES:
