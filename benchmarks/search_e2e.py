@@ -358,7 +358,7 @@ def worker_cnas(args: argparse.Namespace, work: Path, timer: PartTimer) -> None:
     torchvision.datasets.CIFAR10 = SyntheticCIFAR10
     import cnas
     from cnas import cli
-    from cnas.search import _searcher
+    from cnas.search import _budget, _searcher
     from cnas.search._engine import Engine
     from cnas.supernet import SuperNet
 
@@ -368,15 +368,15 @@ def worker_cnas(args: argparse.Namespace, work: Path, timer: PartTimer) -> None:
     timer.wrap_common()
     searcher, run_folder = _searcher.Searcher, _searcher.RunFolder
 
-    def epoch_part(self: Any, name: str, *rest: Any) -> str:
-        return "controller" if name == "controller" else "supernet"
+    def epoch_part(engine: Any, strategy: Any, step: tuple[str, int, Any], *rest: Any) -> str:
+        return "controller" if step[0] == "controller" else "supernet"
 
-    timer.wrap(searcher, "_run_epoch", epoch_part)
-    timer.wrap(searcher, "_derive_stage", "derive")
+    timer.wrap(_searcher, "epoch_record", epoch_part)
+    timer.wrap(_searcher, "end_stage", "derive")
     timer.wrap(searcher, "_save", "checkpoint")
-    timer.wrap(_searcher, "write_stage_state", "checkpoint")
-    timer.wrap(searcher, "_write_stage", "outputs")
-    timer.wrap(searcher, "_write_report", "outputs")
+    timer.wrap(_budget, "write_stage_state", "checkpoint")
+    timer.wrap(_searcher, "write_stage", "outputs")
+    timer.wrap(_searcher, "write_report", "outputs")
     timer.wrap(searcher, "_prepare_output_dir", "outputs")
     timer.wrap(run_folder, "append_metrics", "metrics")
     timer.wrap_iterator(Engine, "batches", "data")

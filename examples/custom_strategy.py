@@ -95,7 +95,7 @@ def main(output_dir: Path, quick: bool) -> cnas.SearchResult:
         schedule,
         output_dir,
         strategy="tournament",  # the registered name: built with its defaults
-        batch_size=64,
+        optimizer=cnas.search.OptimizerConfig(batch_size=64),
         derive_batches=4,
         steps_per_epoch=3 if quick else None,
     )

@@ -41,7 +41,11 @@ def _trainer(out: Path, **kwargs: Any) -> tuple[Trainer, Any, Any]:
     val = torch.utils.data.Subset(data, range(24, 32))
     config = TrainConfig.preset("synthetic", init_channels=4, layers=3, epochs=1, batch_size=8)
     model = cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V2")
-    return Trainer(model, config, out, device="cpu", progress=False, **kwargs), train, val
+    return (
+        Trainer(model, config.replace(runtime={"device": "cpu", "progress": False}), out, **kwargs),
+        train,
+        val,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +205,7 @@ def test_a_well_formed_training_checkpoint_with_wrong_contents_is_refused(
     change, message = TRAINING_EDITS[edit]
     out, ckpt, before = _edited_copy(training_run, tmp_path, "training", change)
     trainer, train, val = _trainer(out, resume=True)
-    trainer.config = trainer.config.__class__(**{**trainer.config.to_dict(), "epochs": 2})
+    trainer.config = trainer.config.replace(epochs=2)
     with pytest.raises(CheckpointError, match=message) as caught:
         trainer.fit(train, val)
     assert str(ckpt) in str(caught.value)
@@ -215,8 +219,8 @@ def test_a_training_resumed_with_other_settings_is_refused(
     shutil.copytree(training_run, out)
     before = _snapshot(out)
     trainer, train, val = _trainer(out, resume=True)
-    trainer.config = trainer.config.__class__(**{**trainer.config.to_dict(), "seed": 3})
-    with pytest.raises(CheckpointError, match=r"other settings: seed 0 \(now 3\)"):
+    trainer.config = trainer.config.replace(seed=3)
+    with pytest.raises(CheckpointError, match=r"other settings \(seed: 0 -> 3\)"):
         trainer.fit(train, val)
     assert _snapshot(out) == before
 
@@ -228,8 +232,7 @@ def test_a_training_may_go_on_with_a_lower_learning_rate(
     out = tmp_path / "run"
     shutil.copytree(training_run, out)
     trainer, train, val = _trainer(out, resume=True)
-    lowered = {**trainer.config.to_dict(), "lr": trainer.config.lr / 10, "epochs": 2}
-    trainer.config = trainer.config.__class__(**lowered)
+    trainer.config = trainer.config.replace(lr=trainer.config.lr / 10, epochs=2)
     result = trainer.fit(train, val)
     assert len(result.history) == 2
     assert "with lr=" in caplog.text and "scaled from here on" in caplog.text

@@ -126,7 +126,8 @@ def test_help_and_version_do_not_import_torch() -> None:
     code = (
         "import sys\n"
         "from cnas.cli import main\n"
-        "for argv in (['--help'], ['--version'], ['train', '--help'], ['draw', '--help']):\n"
+        "for argv in (['--help'], ['--version'], ['evaluate', '--help'], ['study', '--help'],\n"
+        "             ['draw', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"

@@ -74,7 +74,8 @@ def test_search_with_original_flag_spellings(
     genotype = cnas.Genotype.load(out / "genotype.json")
     assert genotype.n_nodes == 2
     config = json.loads((out / "config.json").read_text())
-    assert config["supernet"] == {"C": 4, "layers": 3, "num_classes": 10, "in_channels": 1}
+    assert config["supernet"]["init_channels"] == 4 and config["supernet"]["layers"] == 3
+    assert config["optimizer"]["batch_size"] == 64 and config["curriculum"]["kind"] == "ops"
     assert len(cnas.CurriculumSchedule.from_json((out / "curriculum.json").read_text())) == 2
 
 
@@ -120,8 +121,8 @@ def test_node_and_fixed_curricula(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--mode", "CNAS_EDGE"], "unknown curriculum 'CNAS_EDGE'"),
-        (["--batch-size", "0"], "expected a positive integer, got 0"),
+        (["--mode", "CNAS_EDGE"], "argument --curriculum/--mode: invalid choice: 'CNAS_EDGE'"),
+        (["--batch-size", "x"], "argument --batch-size: expected an integer >= 1, got 'x'"),
         (["--dataset", "mnist"], "invalid choice: 'mnist'"),
         (["--colour", "red"], "unrecognized arguments: --colour"),
     ],
@@ -140,7 +141,8 @@ def test_bad_flags_are_usage_errors(
     [
         (["--ops", "sep_conv_3x3,sep3x3"], "unknown op 'sep3x3'"),
         (["--n-ops", "9"], "--n-ops 9 is more than the 8 ops given"),
-        (["--train-portion", "1.5"], "--train-portion must be between 0 and 1"),
+        (["--train-portion", "1.5"], "--train-portion: expected a finite number > 0 and < 1"),
+        (["--batch-size", "0"], "--batch-size: expected an integer >= 1, got 0"),
         (["--tau-max", "5"], "--tau-max applies to --strategy gdas, not --strategy cnas"),
         (
             ["--strategy", "darts", "--tau-min", "0.5"],
@@ -247,13 +249,9 @@ def test_search_with_a_baseline_strategy(
     assert main(args) == 0
     assert "final genotype:" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
-    assert config["strategy"] == strategy
-    assert config["data"] == {
-        "dataset": "digits",
-        "train_portion": 0.4,
-        "split_seed": 2020,
-        "augment": False,  # the digits are never augmented
-    }
+    assert config["strategy"]["name"] == strategy
+    assert config["data"]["dataset"] == "digits" and config["data"]["train_portion"] is None
+    assert cnas.search.SearchConfig.load(out).data.portion("search") == 0.4  # the paper's
     result = json.loads((out / "stages" / "stage-2" / "result.json").read_text())
     assert result["strategy"] == strategy
     assert result["evaluated"] == (4 if strategy == "random" else 5)
@@ -290,7 +288,7 @@ def test_derive_uses_the_settings_the_stage_ran_with(
     run = tmp_path / "run"
     shutil.copytree(searched, run)
     config = json.loads((run / "config.json").read_text())
-    config["strategy_settings"]["derive_samples"] = 9  # as after a resume with other settings
+    config["strategy"]["settings"]["derive_samples"] = 9  # as after a resume with other ones
     (run / "config.json").write_text(json.dumps(config))
     stage = json.loads((run / "stages" / "stage-2" / "strategy.json").read_text())
     assert stage["settings"]["derive_samples"] == 3
@@ -305,7 +303,8 @@ def test_optional_settings_can_be_turned_off(
     out = tmp_path / "run"
     args = ["search", "-o", str(out), *TINY, "--stages", "1", "--warmup-epochs", "0"]
     assert main([*args, "--epochs-per-stage", "1", "--grad-clip", "off"]) == 0
-    assert json.loads((out / "config.json").read_text())["strategy_settings"]["grad_clip"] is None
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["strategy"]["settings"]["grad_clip"] is None
     with pytest.raises(SystemExit):
         main([*args, "--grad-clip", "strong"])
     assert "expected float or 'off', got 'strong'" in capsys.readouterr().err
@@ -355,4 +354,4 @@ def test_derive_on_a_folder_that_is_no_search(
     assert "is not a cnas search folder (no config.json)" in capsys.readouterr().err
     (tmp_path / "config.json").write_text("{broken")
     assert main(["derive", str(tmp_path)]) == 2
-    assert "config.json is not valid JSON" in capsys.readouterr().err
+    assert "config.json: not valid JSON" in capsys.readouterr().err

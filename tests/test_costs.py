@@ -381,9 +381,8 @@ def test_without_a_budget_the_search_records_no_costs(tmp_path: Path) -> None:
     result = _search(tmp_path, "random", None)
     assert all(r.scored == () and r.within_budget is None for r in result.stages)
     saved = json.loads((result.output_dir / "stages" / "stage-1" / "result.json").read_text())
-    assert "scored" not in saved and "budget" not in json.loads(
-        (result.output_dir / "config.json").read_text()
-    )
+    recorded = json.loads((result.output_dir / "config.json").read_text())
+    assert "scored" not in saved and recorded["budget"] is None
 
 
 # -- the front -------------------------------------------------------------------------------------
@@ -437,8 +436,9 @@ def test_cnas_profile_writes_a_table_and_checks_its_predictions(
     ("flags", "message"),
     [
         (["--max-madds", "lots"], "expected a count"),
-        (["--max-params", "-5"], "expected a positive count"),
-        (["--cost-weight", "1"], "need(s) a limit"),
+        (["--max-params", "-5"], "--max-params: expected a finite number > 0 or null, got -5"),
+        (["--max-params", "lots"], "expected a count such as 250000, 3.7M or 600M"),
+        (["--cost-weight", "1"], "a budget needs a limit: --max-params, --max-madds or"),
         (["--max-latency-ms", "3"], "needs a latency table"),
         (["--max-params", "1M", "--latency-table", "/nonexistent.json"], "no such latency table"),
         (["--max-params", "1M", "--latency-device", "cuda"], "applies to a --latency-table"),
@@ -457,7 +457,9 @@ def test_bad_budget_flags_get_one_line_errors(
 
 
 def test_count_flags_take_suffixes() -> None:
-    from cnas.cli._budget_flags import count
+    from cnas.search import BudgetConfig
 
+    assert BudgetConfig.from_dict({"max_params": 2e6}).max_params == 2e6
+    count = cnas.search._config.parse_count
     assert count("3.7M") == 3_700_000 and count("600m") == 600e6 and count("250,000") == 250e3
     logging.getLogger("cnas").debug("(count parsed)")

@@ -80,8 +80,10 @@ def test_cifar10_search_splits_get_the_originals_augmentation(
     monkeypatch.setattr("cnas.data._datasets.cifar10", fake_cifar10)
     weights, controller, info = data.load_search_data("cifar10")
     assert (len(weights), len(controller), info.image_size) == (4, 6, 32)
-    data.load_search_data("cifar10", augment=False)
-    augmented, plain = seen
+    unaugmented, _, _ = data.load_search_data("cifar10", augment=False)
+    assert len(seen) == 2  # each call reads CIFAR-10 once, and transforms views of it
+    augmented = weights.dataset.transform  # type: ignore[attr-defined]
+    plain = unaugmented.dataset.transform  # type: ignore[attr-defined]
     steps = [type(t) for t in augmented.transforms]  # type: ignore[attr-defined]
     assert steps == [T.RandomCrop, T.RandomHorizontalFlip, T.ToTensor, T.Normalize]
     crop = augmented.transforms[0]  # type: ignore[attr-defined]

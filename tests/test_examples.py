@@ -61,8 +61,8 @@ def test_custom_strategy_example_registers_searches_and_resumes(tmp_path: Path) 
     genotype = cnas.Genotype.load(tmp_path / "genotype.json")
     assert genotype.ops <= set(cnas.DARTS_OPS)
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["strategy"] == "tournament"
-    assert config["strategy_settings"] == {"candidates": 8, "smoothing": 1.0}
+    assert config["strategy"]["name"] == "tournament"
+    assert config["strategy"]["settings"] == {"candidates": 8, "smoothing": 1.0}
     result = json.loads((tmp_path / "stages" / "stage-3" / "result.json").read_text())
     assert result["strategy"] == "tournament" and result["evaluated"] == 8
     state = json.loads((tmp_path / "stages" / "stage-3" / "strategy.json").read_text())
@@ -92,5 +92,25 @@ def test_study_in_code_example_runs(tmp_path: Path) -> None:
         "curriculum": "nodes",
         "settings": {"entropy_coeff": 0.001},
     }
-    # the arm's setting reached its searches' command lines
-    assert "--entropy-coeff 0.001" in record["commands"][0]["command"]
+    # the arm's setting reached its searches' configurations
+    first = json.loads((tmp_path / "study" / record["commands"][0]["config"]).read_text())
+    assert first["strategy"]["settings"] == {"entropy_coeff": 0.001}
+
+
+def test_search_from_config_example_runs_and_its_record_is_its_config(tmp_path: Path) -> None:
+    from cnas.search import SearchConfig
+
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "search_from_config.py"), str(out), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "final genotype:" in result.stdout
+    saved = SearchConfig.load(tmp_path / "run.json")
+    assert SearchConfig.load(out / "config.json") == saved  # the run's record is its config
+    assert (saved.curriculum.stages, saved.supernet.layers) == (2, 3)
+    assert cnas.Genotype.load(out / "genotype.json").n_nodes == 2

@@ -288,8 +288,10 @@ def test_genotypes_and_model_names_build_untrained_networks(
 def test_restated_settings_agree_with_their_sources() -> None:
     from cnas.training import TrainConfig
 
-    for dataset, (C, layers) in _export._DATASET_NETWORKS.items():
+    for dataset, network in cnas.models.DEFAULT_NETWORKS.items():  # the one place
         preset = TrainConfig.preset(dataset)
-        assert (preset.init_channels, preset.layers) == (C, layers)
+        assert (preset.init_channels, preset.layers) == (network.init_channels, network.layers)
+        spec = cnas.costs.NetworkSpec.for_dataset(dataset)
+        assert (spec.C, spec.layers) == (network.init_channels, network.layers)
     assert _export.DEFAULT_OPSET == _DEFAULT_OPSET
-    assert tuple(_export._DATASET_NETWORKS) == _EXPORT_DATASETS
+    assert tuple(cnas.models.DEFAULT_NETWORKS) == _EXPORT_DATASETS

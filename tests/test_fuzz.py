@@ -238,9 +238,12 @@ def test_study_plans_raise_only_study_plan_errors(data: st.DataObject) -> None:
         plan = cnas.study.StudyPlan.from_dict(value)
     except cnas.study.StudyPlanError:
         return
-    # a plan that is accepted expands into command lines
+    # a plan that is accepted expands into runs whose configurations are valid
+    from cnas.study._runs import genotype_files, run_config
+
     runs = cnas.study.Study(plan, "unused").runs
-    assert runs and all(r.argv[0] == "cnas" for r in runs)
+    files = genotype_files(plan)
+    assert runs and all(run_config(plan, r, files).to_dict() for r in runs)
 
 
 # -- a network's config.json ---------------------------------------------------------------------
@@ -318,7 +321,9 @@ def tiny_trainer() -> Any:
 
     config = TrainConfig.preset("synthetic", init_channels=4, layers=3, epochs=1, batch_size=8)
     model = cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V2")
-    return Trainer(model, config, Path("unused"), device="cpu", progress=False)
+    return Trainer(
+        model, config.replace(runtime={"device": "cpu", "progress": False}), Path("unused")
+    )
 
 
 def test_training_checkpoint_structures_raise_only_checkpoint_errors(
@@ -346,8 +351,17 @@ def test_training_checkpoint_structures_raise_only_checkpoint_errors(
 def test_search_checkpoint_structures_raise_only_checkpoint_errors(tmp_path: Path) -> None:
     from tiny_search import build
 
+    from cnas.search._checkpoint import checkpoint, restore
+
     searcher, _, _ = build(str(tmp_path / "run"))
-    real = searcher._state()
+    real = checkpoint(
+        searcher._identity(),
+        searcher._settings(),
+        searcher.loop,
+        searcher.engine,
+        searcher.strategy,
+        searcher.callbacks,
+    )
 
     @fuzz(150, deadline_ms=10_000)
     @given(st.data())
@@ -358,7 +372,16 @@ def test_search_checkpoint_structures_raise_only_checkpoint_errors(tmp_path: Pat
         fresh, _, _ = build(str(tmp_path / "run"))
         try:
             verify_checkpoint(checked, tmp_path / "checkpoint.pt", "search")
-            fresh._load(checked)
+            restore(
+                checked,
+                tmp_path / "checkpoint.pt",
+                identity=fresh._identity(),
+                settings=fresh._settings(),
+                space=fresh.supernet.space,
+                engine=fresh.engine,
+                strategy=fresh.strategy,
+                callbacks=fresh.callbacks,
+            )
         except CheckpointError:
             return
 

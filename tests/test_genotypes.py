@@ -102,10 +102,8 @@ def test_list_genotypes_is_sorted_and_filters_by_pattern_ignoring_case() -> None
     assert genotypes.list_genotypes("darts_v*") == ["DARTS_V1", "DARTS_V2"]
 
 
-def test_the_old_list_warns_and_still_answers() -> None:
-    with pytest.warns(FutureWarning, match=r"genotypes.list\(\) is deprecated.*list_genotypes"):
-        old = genotypes.list
-    assert old() == genotypes.list_genotypes()
+def test_the_never_released_list_is_gone() -> None:
+    assert not hasattr(genotypes, "list")  # list_genotypes() does not shadow the builtin
 
 
 def test_published_genotypes_can_be_neither_replaced_nor_removed() -> None:

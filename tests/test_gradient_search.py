@@ -134,8 +134,8 @@ def test_gradient_search_runs_the_curriculum_and_derives_valid_genotypes(finishe
             assert key in record
     assert ("tau" in search[0]) == (strategy == "gdas")
     config = json.loads((out / "config.json").read_text())
-    assert config["strategy"] == strategy
-    assert config["strategy_settings"]["alpha_lr"] == 3e-4
+    assert config["strategy"]["name"] == strategy
+    assert config["strategy"]["settings"]["alpha_lr"] == 3e-4
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["strategy"]["name"] == strategy
     assert state["strategy"]["state"]["alphas"]["normal"].shape == (5, 4)
@@ -264,6 +264,9 @@ def test_cli_search_strategy(
     assert code == 0
     assert "final genotype:" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
-    assert config["strategy"] == strategy
+    assert (
+        config["strategy"]["name"] == strategy
+        and config["strategy"]["settings"]["alpha_lr"] == 1e-3
+    )
     genotype = cnas.Genotype.load(out / "genotype.json")
     assert genotype.n_nodes == 2 and "none" not in genotype.ops

@@ -226,9 +226,11 @@ def test_switch_keeps_state_dict_and_leaves_subclasses_alone() -> None:
 
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_trainer_switches_on_cpu_in_channels_last(tmp_path: Path, channels_last: bool) -> None:
-    config = TrainConfig.preset("synthetic", init_channels=4, layers=3, channels_last=channels_last)
+    config = TrainConfig.preset(
+        "synthetic", init_channels=4, layers=3, runtime={"channels_last": channels_last}
+    )
     model = cnas.NetworkCIFAR(4, 4, 3, True, "CNAS")
-    trainer = Trainer(model, config, tmp_path, device="cpu", progress=False)
+    trainer = Trainer(model, config.replace(runtime={"device": "cpu", "progress": False}), tmp_path)
     kinds = {type(m) for m in trainer.model.modules() if isinstance(m, nn.BatchNorm2d)}
     assert kinds == ({GemvBatchNorm2d} if channels_last else {nn.BatchNorm2d})
 
@@ -252,7 +254,7 @@ def test_training_steps_match_plain_batchnorm(
             "synthetic", init_channels=4, layers=3, epochs=1, batch_size=16, drop_path_prob=0.2
         )
         model = cnas.NetworkCIFAR(4, 4, 3, True, "CNAS")
-        trainer = Trainer(model, config, out, device="cpu", progress=False)
+        trainer = Trainer(model, config.replace(runtime={"device": "cpu", "progress": False}), out)
         trainer.fit(train, val)
         return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 

@@ -164,9 +164,8 @@ def test_model_card_front_matter_describes_the_weights(tmp_path: Path) -> None:
 def test_from_pretrained_reads_a_cnas_train_output_folder(tmp_path: Path) -> None:
     data = cnas.data.synthetic(num_samples=32, num_classes=4, image_size=32, seed=0)
     config = TrainConfig.preset("synthetic", init_channels=4, layers=3, epochs=1, batch_size=16)
-    trainer = Trainer(
-        cnas.NetworkCIFAR(4, 4, 3, False, "CNAS"), config, tmp_path, device="cpu", progress=False
-    )
+    config = config.replace(runtime={"device": "cpu", "progress": False})
+    trainer = Trainer(cnas.NetworkCIFAR(4, 4, 3, False, "CNAS"), config, tmp_path)
     trainer.fit(data, data)
     model = cnas.models.from_pretrained(tmp_path)
     assert same_tensors(model, trainer.model)
@@ -247,16 +246,15 @@ def test_convert_takes_train_checkpoints_and_output_folders(tmp_path: Path) -> N
     data = cnas.data.synthetic(num_samples=32, num_classes=4, image_size=32, seed=0)
     config = TrainConfig.preset("synthetic", init_channels=4, layers=3, epochs=1, batch_size=16)
     run = tmp_path / "run"
-    trainer = Trainer(
-        cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V1"), config, run, device="cpu", progress=False
-    )
+    config = config.replace(runtime={"device": "cpu", "progress": False})
+    trainer = Trainer(cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V1"), config, run)
     trainer.fit(data, data)
     assert main(["convert", str(run / "last.pt"), str(tmp_path / "a")]) == 0
     assert main(["convert", str(run), str(tmp_path / "b"), "--repo-id", "me/tiny"]) == 0
     for out in (tmp_path / "a", tmp_path / "b"):
         model = cnas.models.from_pretrained(out)
         assert model.genotype == cnas.genotypes.DARTS_V1 and same_tensors(model, trainer.model)
-        assert "train_config" in json.loads((out / "config.json").read_text())
+        assert "train" in json.loads((out / "config.json").read_text())
     assert "| best validation top-1 accuracy |" in (tmp_path / "b" / "README.md").read_text()
 
 

@@ -3,7 +3,6 @@ loaders, and the batch-size convention."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
@@ -28,7 +27,6 @@ from cnas._run import (
     set_rng_state,
 )
 from cnas.cli import build_parser
-from cnas.cli._common import global_batch
 from cnas.errors import CheckpointError, NonFiniteLossError, RunLockedError
 from cnas.training import TrainConfig, Trainer
 
@@ -91,7 +89,7 @@ def test_checkpoints_name_their_kind_and_refuse_corrupt_files(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match="not a readable checkpoint.*left untouched"):
         load_checkpoint(tmp_path / "junk.pt", "search")
     torch.save({"format": "cnas.search-checkpoint", "version": 1}, tmp_path / "old.pt")
-    with pytest.raises(CheckpointError, match="version 1; this cnas reads version 3"):
+    with pytest.raises(CheckpointError, match="version 1; this cnas reads version 4"):
         load_checkpoint(tmp_path / "old.pt", "search")
 
 
@@ -126,8 +124,8 @@ def test_one_process_sees_what_two_processes_see_together(monkeypatch: pytest.Mo
     data = torch.utils.data.TensorDataset(torch.arange(40.0), torch.arange(40))
 
     def first_batches(world: int, rank: int) -> list[list[int]]:
-        monkeypatch.setattr(_run.dist_utils, "world_size", lambda: world)
-        monkeypatch.setattr(_run.dist_utils, "rank", lambda: rank)
+        monkeypatch.setattr(cnas.distributed, "world_size", lambda: world)
+        monkeypatch.setattr(cnas.distributed, "rank", lambda: rank)
         loader = make_loader(data, batch_size=8, shuffle=True, seed=3, epoch=1)
         return [y.tolist() for _, y in loader][:2]
 
@@ -142,12 +140,21 @@ def test_one_process_sees_what_two_processes_see_together(monkeypatch: pytest.Mo
 def test_batch_size_flags_mean_the_same_in_search_and_training(
     command: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from cnas.cli._search import search_config
+    from cnas.cli._train import train_config
+
+    def global_batch(argv: list[str]) -> int:
+        args = parser.parse_args(argv)
+        if command == "search":
+            return int(search_config(args).optimizer.batch_size)
+        return int(train_config(args).batch_size)
+
     parser = build_parser()
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert global_batch(parser.parse_args([command, "--batch-size", "96"])) == 96
-    assert global_batch(parser.parse_args([command, "--batch_size", "48"])) == 96  # original
+    assert global_batch([command, "--batch-size", "96"]) == 96
+    assert global_batch([command, "--batch_size", "48"]) == 96  # original
     monkeypatch.delenv("WORLD_SIZE")
-    assert global_batch(parser.parse_args([command, "--batch_size", "48"])) == 48
+    assert global_batch([command, "--batch_size", "48"]) == 48
 
 
 # -- search and training through the same layer ------------------------------------------------
@@ -161,7 +168,11 @@ def _tiny_trainer(out: Path, **kwargs: Any) -> tuple[Trainer, Any, Any]:
     )
     config = TrainConfig.preset("synthetic", init_channels=4, layers=3, epochs=1, batch_size=8)
     model = cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V2")
-    return Trainer(model, config, out, device="cpu", progress=False, **kwargs), train, val
+    return (
+        Trainer(model, config.replace(runtime={"device": "cpu", "progress": False}), out, **kwargs),
+        train,
+        val,
+    )
 
 
 def test_search_and_training_refuse_each_others_folders(tmp_path: Path) -> None:
@@ -280,7 +291,7 @@ def _die_on_first_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     def die(path: Any, sealed: Any) -> None:
         raise _Killed
 
-    monkeypatch.setattr(_run, "write_checkpoint", die)
+    monkeypatch.setattr(_run._folder, "write_checkpoint", die)
 
 
 def test_a_training_killed_in_its_first_checkpoint_starts_again(
@@ -341,13 +352,13 @@ def test_the_commands_refuse_a_held_folder_in_one_line(
 )
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_training_refuses_non_finite_settings(field: str, value: float) -> None:
-    with pytest.raises(ValueError, match=f"{field} must be a finite number, got {value}"):
+    with pytest.raises(ValueError, match=f"^{field}: expected a finite number"):
         TrainConfig.preset("synthetic", **{field: value})
 
 
 @pytest.mark.parametrize("setting", ["lr", "momentum", "weight_decay"])
 def test_search_refuses_non_finite_settings(setting: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=f"{setting} must be a finite number, got nan"):
+    with pytest.raises(ValueError, match=f"^{setting}: expected a finite number.*got nan"):
         build(str(tmp_path), **{setting: float("nan")})
 
 
@@ -368,7 +379,7 @@ def test_a_training_whose_loss_diverges_stops_and_keeps_its_last_checkpoint(
     trainer.fit(train, val)  # epoch 1: a good checkpoint
     good = (tmp_path / "last.pt").read_bytes()
     again, train, val = _tiny_trainer(tmp_path, resume=True)
-    again.config = dataclasses.replace(again.config, epochs=2)
+    again.config = again.config.replace(epochs=2)
     original = again.criterion.forward
     monkeypatch.setattr(again.criterion, "forward", lambda a, b: original(a, b) * float("nan"))
     with pytest.raises(NonFiniteLossError, match="loss became nan in epoch 2 .*last checkpoint"):

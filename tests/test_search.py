@@ -117,9 +117,11 @@ def test_foreign_checkpoint_is_refused(finished: tuple[Path, Any], tmp_path: Pat
         cnas.CurriculumSchedule.fixed(space, 1, 1),
         out,
         strategy=cnas.search.Reinforce(cnas.Controller(space, hidden_size=16)),
-        progress=False,
+        runtime=cnas.search.SearchRuntime(progress=False),
     )
-    with pytest.raises(CheckpointError, match="belongs to a different search"):
+    with pytest.raises(
+        CheckpointError, match=r"belongs to a different search \(.*supernet\.C: 4 -> 8"
+    ):
         other.fit(*build(str(tmp_path / "unused"))[1:])
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -461,55 +460,33 @@ def test_a_corrupt_stage_state_is_a_checkpoint_error(cnas_run: Any, tmp_path: Pa
         searcher.derive(0, data=val)
 
 
-# -- the 0.1 development spellings -------------------------------------------------------------
+# -- the names removed before 0.1.0 was released --------------------------------------------------
 
 
-def test_the_old_searcher_call_still_works_and_warns(tmp_path: Path) -> None:
+def test_the_never_released_spellings_are_gone(tmp_path: Path) -> None:
     space = cnas.SearchSpace(["sep_conv_3x3", "skip_connect"], 2)
     schedule = cnas.CurriculumSchedule.fixed(space, 1, 1)
     controller = cnas.Controller(space, hidden_size=16)
-    with pytest.warns(
-        FutureWarning, match=r"removed in cnas 0\.2; use Searcher\(supernet, schedule"
-    ):
-        searcher = Searcher(
-            cnas.SuperNet(space, C=4, layers=3),
-            controller,
-            schedule,
-            tmp_path / "a",
-            entropy_coeff=0.01,
-            derive_rounds=2,
-        )
-    assert isinstance(searcher.strategy, Reinforce)
-    assert searcher.strategy.controller is controller
-    assert searcher.strategy.entropy_coeff == 0.01 and searcher.strategy.derive_rounds == 2
-    with pytest.warns(FutureWarning, match="Searcher.controller is deprecated"):
-        assert searcher.controller is controller
-    with pytest.warns(FutureWarning):
-        darts = Searcher(
-            cnas.SuperNet(space, C=4, layers=3),
-            None,
-            schedule,
-            tmp_path / "b",
-            strategy="darts",
-            alpha_lr=1e-3,
-        )
-    assert darts.strategy.alpha_lr == 1e-3  # type: ignore[attr-defined]
-    with pytest.warns(FutureWarning, match="Searcher.alphas is deprecated"):
-        assert darts.alphas is darts.strategy.alphas  # type: ignore[attr-defined]
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="pass controller=None"):
-        Searcher(cnas.SuperNet(space, C=4, layers=3), controller, schedule, "x", strategy="gdas")
-
-
-def test_moved_names_still_resolve_and_warn() -> None:
-    with pytest.warns(FutureWarning, match=r"cnas\.search\.STRATEGIES is deprecated"):
-        assert tuple(cnas.search.list_strategies()) == cnas.search.STRATEGIES
-    with pytest.warns(FutureWarning, match=r"cnas\.controller\.Controller is deprecated"):
-        from cnas.controller import Controller
-    assert Controller is cnas.Controller
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert cnas.search.Controller is cnas.Controller  # the new homes do not warn
-        assert cnas.search.ArchParameters is cnas.ArchParameters
+    with pytest.raises(TypeError):  # the development call: the controller second
+        Searcher(cnas.SuperNet(space, C=4, layers=3), controller, schedule, tmp_path / "a")  # type: ignore[arg-type, misc]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'entropy_coeff'"):
+        Searcher(cnas.SuperNet(space, C=4, layers=3), schedule, tmp_path, entropy_coeff=0.1)  # type: ignore[call-arg]
+    searcher = Searcher(
+        cnas.SuperNet(space, C=4, layers=3),
+        schedule,
+        tmp_path / "b",
+        strategy=Reinforce(controller),
+    )
+    assert not hasattr(searcher, "controller") and not hasattr(searcher, "alphas")
+    assert searcher.strategy.controller is controller  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        cnas.search.STRATEGIES  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(ModuleNotFoundError):
+        __import__("cnas.controller")
+    with pytest.raises(AttributeError):
+        cnas.training.Cutout  # type: ignore[attr-defined]  # noqa: B018
+    assert cnas.search.Controller is cnas.Controller
+    assert cnas.search.ArchParameters is cnas.ArchParameters
 
 
 # -- plugins ------------------------------------------------------------------------------------
@@ -597,7 +574,8 @@ def test_strategy_settings_never_take_the_commands_flags(
     try:
         parser = build_parser()
         args = parser.parse_args(["search", "--seed", "5", "--no-progress"])
-        assert args.seed == 5 and args.no_progress  # the search's own flags, as before
+        given = vars(args)
+        assert given["cfg:seed"] == 5 and given["cfg:runtime.progress"] is False  # the search's
         assert "cycles" not in args._strategy_flags  # int for one, str for the other
         assert parser.parse_args(["draw", "CNAS"]).arch == "CNAS"  # other commands unharmed
     finally:

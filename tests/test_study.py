@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-import cnas.data as cnas_data
 from cnas.cli import build_parser, main
-from cnas.cli._common import HOLD_OUT_DEFAULT
+from cnas.search import SearchConfig
 from cnas.study import (
     Study,
     StudyPlan,
@@ -32,6 +31,7 @@ from cnas.study import (
     permutation_test,
     relative_improvement,
 )
+from cnas.training import TrainConfig
 
 
 def smoke(**changes: Any) -> StudyPlan:
@@ -75,7 +75,9 @@ def cnas(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ({"baseline": "darts/ops"}, "baseline: 'darts/ops' is not one of the arms"),
         ({"search": {"epochs": 3, "epoch": 2}}, "search.epoch: not a search setting"),
         ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer"),
-        ({"train": {"train_portion": 1.0}}, "train.train_portion: must be between 0 and 1"),
+        ({"train": {"train_portion": 1.0}}, "train.train_portion: expected a finite number > 0"),
+        ({"search": {"epochs": 3, "lr": -1}}, "search.lr: expected a finite number > 0"),
+        ({"search": {"epochs": 3, "optimizer.momentum": "x"}}, "search.optimizer.momentum"),
         ({"search": {"warmup_epochs": 3}}, "search.epochs: missing"),
         (
             {"search": {"epochs": 3, "ops": ["sep_conv_3x3", "warp_9x9"]}},
@@ -146,35 +148,49 @@ def test_the_cli_refuses_a_bad_plan_before_anything_runs(
     assert code == 2 and "unknown preset 'huge'; known: digits, smoke" in err
     code, err = cnas("study", "--preset", "smoke", "--jobs", "0", capsys=capsys)
     assert code == 2 and "--jobs: expected a positive integer, got 0" in err
-    # --help stays light: the hold-out flags restate the data's default
-    assert HOLD_OUT_DEFAULT == cnas_data.DEFAULT_TEST_PORTION
 
 
-def test_every_run_is_a_command_line_the_cli_accepts() -> None:
+def test_every_run_is_a_configuration_file_its_command_reads(tmp_path: Path) -> None:
     plan = StudyPlan.preset("digits")
-    study = Study(plan, "unused")
+    study = Study(plan, tmp_path / "study")
     kinds = [r.kind for r in study.runs]
     searches = len(plan.arms) * len(plan.search_seeds)
     trained = (searches + plan.random_archs) * len(plan.train_seeds)
     assert kinds.count("search") == searches
     assert kinds.count("train") == trained
     assert kinds.count("score") == searches
+    study.prepare()
     parser = build_parser()
     for run in study.runs:
-        assert run.argv[0] == "cnas"
-        args = parser.parse_args(list(run.argv[1:]))  # exits (fails) on a bad flag
-        assert args.command == run.kind.replace("score", "derive")
         assert all(d in {r.id for r in study.runs[: run.index]} for d in run.depends)
-        if run.kind != "score":
-            assert args.hold_out_test and args.test_seed == plan.test_seed
+        file = study.folder / run.config
+        if run.kind == "score":
+            assert run.command == f"cnas study -o . --resume --run-index {run.index}"
+            continue
+        config = (SearchConfig if run.kind == "search" else TrainConfig).load(file)
+        assert config.data is not None and config.data.hold_out_test
+        assert config.data.test_seed == plan.test_seed
+        argv = run.command.split()  # what a cluster job types, in the study folder
+        assert argv[:4] == ["cnas", run.kind, "--config", run.config], run.command
+        args = parser.parse_args(argv[1:])  # exits (fails) on a bad flag
+        assert args.output == run.output
+    searched = SearchConfig.load(study.folder / study.runs[0].config)
+    assert searched.curriculum.epochs_per_stage * plan.stages(plan.arms[0]) == plan.search["epochs"]
+    assert searched.optimizer.batch_size == plan.search["batch_size"]
 
 
-def test_a_cifar10_plan_points_every_run_at_the_data_folder() -> None:
+def test_a_cifar10_plan_points_every_run_at_the_data_folder(tmp_path: Path) -> None:
     plan = StudyPlan.preset("digits", dataset="cifar10", data="/data/c10")
-    parser = build_parser()
-    for run in Study(plan, "unused").runs:
-        args = parser.parse_args(list(run.argv[1:]))
-        assert args.data == "/data/c10" and args.no_download, run.command
+    study = Study(plan, tmp_path / "study")
+    study.prepare()
+    for run in study.runs:
+        if run.kind == "score":
+            continue
+        config = (SearchConfig if run.kind == "search" else TrainConfig).load(
+            study.folder / run.config
+        )
+        assert config.data is not None
+        assert config.data.root == "/data/c10" and not config.data.download, run.config
 
 
 def test_the_slurm_example_matches_the_digits_preset_runs() -> None:
@@ -295,7 +311,7 @@ def test_a_failed_run_stops_the_study_and_names_its_log(tmp_path: Path) -> None:
     with pytest.raises(
         StudyRunError,
         match=r"run 1 \(train/random-r00-t0\) failed with exit "
-        r"status 2: cnas train: error: .*logs/train--random-r00-t0\.log",
+        r"status 1: error: .*holds a search run.*logs/train--random-r00-t0\.log",
     ):
         study.run(resume=True, jobs=2)
     assert study.is_done(study.runs[0])  # the search that ran beside it finished
@@ -382,7 +398,7 @@ def test_the_report_holds_only_numbers_the_runs_produced(finished: dict[str, Any
     for run in study.runs:
         if run.kind == "train":
             record = json.loads((folder / run.id / "test.json").read_text())
-            arch = run.argv[run.argv.index("--arch") + 1]
+            arch = json.loads((folder / run.config).read_text())["genotype"]
             test.setdefault(arch, []).append(record["top1"])
             params[arch] = [record["params"]]
     per_arm: dict[str, list[float]] = {}

@@ -22,11 +22,13 @@ __all__ = [
     "all_reduce_mean",
     "average_gradients",
     "barrier",
+    "broadcast_modules",
     "default_device",
     "init_from_env",
     "is_distributed",
     "is_main_process",
     "rank",
+    "resolve_device",
     "sync_batchnorm",
     "world_size",
 ]
@@ -156,3 +158,35 @@ def barrier() -> None:
     """Wait for all processes (a no-op when not distributed)."""
     if is_distributed():
         dist.barrier()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device`` that exists here; ``None``: ``default_device()``
+    (``cuda:LOCAL_RANK`` under ``torchrun``, the search's and the training's default alike).
+
+    Raises:
+        ValueError: not a device name, or a device this machine does not have.
+    """
+    if device is None or device == "":
+        return default_device()
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{device!r} is not a device; use cpu, cuda, cuda:1, mps, ...") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{device}: no CUDA device is available here")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{device}: MPS is not available here")
+    return resolved
+
+
+def broadcast_modules(modules: list[torch.nn.Module]) -> None:
+    """Copy rank 0's parameters and buffers of ``modules`` to every rank."""
+    for module in modules:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)

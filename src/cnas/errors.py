@@ -21,6 +21,7 @@ __all__ = [
     "BudgetError",
     "CheckpointError",
     "CnasError",
+    "ConfigError",
     "DatasetNotFoundError",
     "GenotypeError",
     "LatencyTableError",
@@ -41,6 +42,27 @@ __all__ = [
 
 class CnasError(Exception):
     """The base of every exception type in this module."""
+
+
+class ConfigError(CnasError, ValueError):
+    """A run configuration (``SearchConfig``, ``TrainConfig``, ``DataConfig``, ...) or a
+    configuration file holds a value that cannot be used, or a key that no field has.
+
+    ``path`` names the field (``"optimizer.lr"``, ``"strategy.settings.entropy_coeff"``)
+    and ``reason`` what is wrong with it; the message is ``"path: reason"``.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason
+
+    def within(self, prefix: str) -> ConfigError:
+        """The same error for the field seen from an enclosing configuration (its path
+        prefixed with ``prefix``)."""
+        if not prefix:
+            return self
+        return ConfigError(f"{prefix}.{self.path}" if self.path else prefix, self.reason)
 
 
 class GenotypeError(CnasError, ValueError):

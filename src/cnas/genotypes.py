@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from typing import Any
 
-from ._deprecation import warn_deprecated
 from ._genotype import Genotype
 from ._registry import Registry
 from .errors import UnknownGenotypeError as UnknownGenotypeError
@@ -236,17 +234,6 @@ def list_genotypes(pattern: str | None = None) -> builtins.list[str]:
         ['DARTS', 'DARTS_V1', 'DARTS_V2']
     """
     return _REGISTRY.names(pattern)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "list":
-        warn_deprecated(
-            "cnas.genotypes.list()",
-            removed_in="0.2",
-            instead="cnas.genotypes.list_genotypes() (it does not shadow the builtin)",
-        )
-        return list_genotypes
-    raise AttributeError(f"module 'cnas.genotypes' has no attribute {name!r}")
 
 
 def resolve(spec: Genotype | str | os.PathLike[str]) -> Genotype:

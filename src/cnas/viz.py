@@ -9,17 +9,41 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal, Protocol
 
 import graphviz
 
 from ._io import atomic_write_bytes, atomic_write_text
 
-if TYPE_CHECKING:  # a genotype draws itself through this module (Genotype._repr_svg_)
-    from ._genotype import CellName, Genotype
+__all__ = ["INSTALL_HINT", "Cells", "cell_graph", "draw", "genotype_graph", "to_svg"]
 
-__all__ = ["INSTALL_HINT", "cell_graph", "draw", "genotype_graph", "to_svg"]
+CellName = Literal["normal", "reduce"]
+
+
+class _Edge(Protocol):
+    @property
+    def op(self) -> str: ...
+
+    @property
+    def src(self) -> int: ...
+
+    @property
+    def dst(self) -> int: ...
+
+
+class Cells(Protocol):
+    """What this module draws: a genotype (``cnas.Genotype``; it draws itself in
+    notebooks through this module, which therefore knows it only by this shape)."""
+
+    @property
+    def n_nodes(self) -> int:
+        """Intermediate nodes per cell."""
+
+    def cell(self, name: CellName) -> tuple[Sequence[_Edge], Sequence[int]]:
+        """A cell's edges and concatenated nodes."""
+
 
 logger = logging.getLogger("cnas")
 
@@ -31,7 +55,7 @@ INSTALL_HINT = (
 _TITLES: dict[CellName, str] = {"normal": "normal cell", "reduce": "reduction cell"}
 
 
-def _add_cell(graph: graphviz.Digraph, genotype: Genotype, cell: CellName, prefix: str) -> None:
+def _add_cell(graph: graphviz.Digraph, genotype: Cells, cell: CellName, prefix: str) -> None:
     edges, concat = genotype.cell(cell)
     node_attr = {"style": "filled", "shape": "rect", "fontname": "helvetica"}
     graph.node(f"{prefix}0", "c_{k-2}", fillcolor="darkseagreen2", **node_attr)
@@ -52,7 +76,7 @@ def _add_cell(graph: graphviz.Digraph, genotype: Genotype, cell: CellName, prefi
         graph.edge(f"{prefix}{node}", f"{prefix}out", fillcolor="gray")
 
 
-def cell_graph(genotype: Genotype, cell: CellName = "normal") -> graphviz.Digraph:
+def cell_graph(genotype: Cells, cell: CellName = "normal") -> graphviz.Digraph:
     """A graphviz graph of one cell (``"normal"`` or ``"reduce"``)."""
     graph = graphviz.Digraph(
         name=cell, graph_attr={"rankdir": "LR", "label": _TITLES[cell], "fontname": "helvetica"}
@@ -61,7 +85,7 @@ def cell_graph(genotype: Genotype, cell: CellName = "normal") -> graphviz.Digrap
     return graph
 
 
-def genotype_graph(genotype: Genotype, title: str | None = None) -> graphviz.Digraph:
+def genotype_graph(genotype: Cells, title: str | None = None) -> graphviz.Digraph:
     """A graphviz graph with both cells of ``genotype`` side by side."""
     graph = graphviz.Digraph(name="genotype", graph_attr={"rankdir": "LR", "fontname": "helvetica"})
     if title:
@@ -75,7 +99,7 @@ def genotype_graph(genotype: Genotype, title: str | None = None) -> graphviz.Dig
 
 
 def draw(
-    genotype: Genotype,
+    genotype: Cells,
     path: str | os.PathLike[str],
     format: str = "svg",
     *,
@@ -120,7 +144,7 @@ def draw(
     return target
 
 
-def to_svg(genotype: Genotype) -> str | None:
+def to_svg(genotype: Cells) -> str | None:
     """Both cells as an SVG string, or ``None`` when graphviz ``dot`` is not installed."""
     try:
         return genotype_graph(genotype).pipe(format="svg").decode("utf-8")  # type: ignore[no-any-return]

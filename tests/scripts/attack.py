@@ -206,7 +206,9 @@ def _resume_training(folder: Path) -> None:
         "synthetic", init_channels=4, layers=3, epochs=3, batch_size=16, drop_path_prob=0.0
     )
     model = cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V2")
-    Trainer(model, config, folder, device="cpu", progress=False, resume=True).fit(train, val)
+    Trainer(
+        model, config.replace(runtime={"device": "cpu", "progress": False}), folder, resume=True
+    ).fit(train, val)
 
 
 # -- bad command lines ----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ def minimal_state(kind: str) -> dict[str, Any]:
         return {
             **common,
             "config": {},
+            "settings": {},
+            "callbacks": {},
             "schedule": {},
             "op_order": [],
             "position": {"stage": 0, "step": 0, "finished": False},

@@ -34,12 +34,19 @@ def make_strategy(strategy: str, space: cnas.SearchSpace, **settings: Any) -> An
     return cnas.search.get_strategy(strategy)(**settings)
 
 
+_OPTIMIZER = {"batch_size", "lr", "momentum", "weight_decay"}
+_RUNTIME = {"device", "progress", "channels_last", "num_workers", "draw", "tensorboard"}
+
+
 def build(
     output: str,
     strategy: str = "cnas",
     settings: dict[str, Any] | None = None,
     **searcher_kwargs: Any,
 ) -> tuple[cnas.search.Searcher, Any, Any]:
+    """The tiny search; keyword arguments go to the ``Searcher``, those of its optimizer
+    (``batch_size``, ``lr``, ...) and run-time parts (``device``, ``progress``, ...) into
+    those parts."""
     torch.manual_seed(0)
     # 96 of the embedded handwritten digits (1x8x8, 10 classes): no download
     data = torch.utils.data.Subset(cnas.data.digits(), range(96))
@@ -47,14 +54,21 @@ def build(
     space = cnas.SearchSpace(["sep_conv_3x3", "max_pool_3x3", "skip_connect", "none"], 2)
     schedule = cnas.CurriculumSchedule.grow_ops(space, warmup_epochs=1, epochs_per_stage=1)
     supernet = cnas.SuperNet(space, C=4, num_classes=10, layers=3, in_channels=1)
+    optimizer = {"batch_size": 16}
+    runtime: dict[str, Any] = {"device": "cpu", "progress": False}
     kwargs: dict[str, Any] = {
         "strategy": make_strategy(strategy, space, **(settings or {})),
-        "batch_size": 16,
-        "device": "cpu",
-        "progress": False,
         "seed": 7,
     }
-    kwargs.update(searcher_kwargs)
+    for key, value in searcher_kwargs.items():
+        if key in _OPTIMIZER:
+            optimizer[key] = value
+        elif key in _RUNTIME:
+            runtime[key] = value
+        else:
+            kwargs[key] = value
+    kwargs["optimizer"] = cnas.search.OptimizerConfig(**optimizer)
+    kwargs["runtime"] = cnas.search.SearchRuntime(**runtime)
     searcher = cnas.search.Searcher(supernet, schedule, output, **kwargs)
     return searcher, train, val
 

@@ -43,7 +43,12 @@ def main() -> None:
         drop_path_prob=0.0,
     )
     model = cnas.NetworkCIFAR(4, 4, 3, False, "DARTS_V2")
-    trainer = Trainer(model, config, out / "run", device="cpu", progress=False, resume=args.resume)
+    trainer = Trainer(
+        model,
+        config.replace(runtime={"device": "cpu", "progress": False}),
+        out / "run",
+        resume=args.resume,
+    )
     trainer.fit(train, val)
     weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
     torch.save(weights, out / f"weights-rank{distributed.rank()}.pt")

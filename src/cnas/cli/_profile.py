@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._budget_flags import add_network_flags, network_from_args
 from ._common import CLIError, non_negative_int, out, parse_device, positive_int
+from ._network_flags import add_network_flags, network_from_args
 
 __all__ = ["add_profile_parser"]
 
@@ -31,13 +31,15 @@ def add_profile_parser(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("-o", "--output", required=True, help="the latency table to write (JSON)")
     p.add_argument(
         "--dataset",
-        default="cifar10",
-        help="the evaluation network of cnas train for this dataset (default: cifar10: "
-        "C=36, 20 layers, 3x32x32)",
+        default=None,
+        help="the evaluation network of cnas train for this dataset (default: a search's: "
+        "cifar10, C=36, 20 layers, 3x32x32)",
     )
     add_network_flags(p, "to profile")
     p.add_argument("--ops", default=None, help="comma-separated candidate ops (the DARTS ops)")
-    p.add_argument("--nodes", type=positive_int, default=4, help="nodes per cell (4)")
+    p.add_argument(
+        "--nodes", type=positive_int, default=None, help="nodes per cell (default: a search's, 4)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=1, help="images per pass (1)")
     p.add_argument("--device", default="cpu", help="where to measure (cpu, cuda, ...)")
     p.add_argument(
@@ -67,7 +69,12 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     from ..costs import profile, validate
     from ..errors import UnknownOpError
     from ..ops import DARTS_OPS
+    from ..search import SearchConfig
 
+    search = SearchConfig()  # the defaults: a profile measures for a search's network and space
+    assert search.data is not None
+    args.dataset = args.dataset or search.data.dataset
+    args.nodes = args.nodes or search.space.n_nodes
     network = network_from_args(args, args.dataset)
     ops = list(DARTS_OPS)
     if args.ops is not None:

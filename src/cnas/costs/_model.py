@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -28,9 +28,30 @@ from ._network import CellShape, NetworkSpec, cell_shapes, empty_genotype
 
 if TYPE_CHECKING:
     from ..supernet import MixedWeights
-    from ._latency import LatencyTable
 
-__all__ = ["METRICS", "CostModel", "Costs"]
+__all__ = ["METRICS", "CostModel", "Costs", "Latencies"]
+
+
+class Latencies(Protocol):
+    """What the cost model reads of a latency table (``LatencyTable``, which predicts
+    through the cost model)."""
+
+    def check(
+        self,
+        *,
+        network: NetworkSpec | None = None,
+        ops: Sequence[str] | None = None,
+        device: str | torch.device | None = None,
+        n_nodes: int | None = None,
+    ) -> None:
+        """Refuse use for another network configuration, op set, device or node count."""
+
+    def op_ms(self, op: str, cell: CellShape, stride: int) -> float:
+        """An op's measured latency in a cell."""
+
+    def fixed_ms(self, n_nodes: int) -> float:
+        """The measured latency around the cells' ops."""
+
 
 METRICS = ("params", "madds", "latency_ms")
 """The costs a budget can limit, by their names in ``Costs`` and in the records."""
@@ -110,7 +131,7 @@ class CostModel:
         self,
         network: NetworkSpec,
         ops: Sequence[str],
-        latency_table: LatencyTable | None = None,
+        latency_table: Latencies | None = None,
     ) -> None:
         self.network = network
         self.ops = tuple(dict.fromkeys(ops))
@@ -186,7 +207,7 @@ class CostModel:
         params, madds = self._fixed_cache[key]
         return float(params if metric == "params" else madds)
 
-    def _latency(self) -> LatencyTable:
+    def _latency(self) -> Latencies:
         if self.latency_table is None:
             raise ValueError("latency needs a latency table (cnas profile)")
         return self.latency_table

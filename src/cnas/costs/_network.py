@@ -67,19 +67,21 @@ class NetworkSpec:
             ValueError: an unknown dataset.
         """
         from ..data import DATASETS
-        from ..training import TrainConfig
+        from ..models import default_network
 
-        if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-        info = DATASETS[dataset]
-        preset = TrainConfig.preset(dataset)
+        if dataset not in DATASETS and dataset != "imagenet":
+            raise ValueError(
+                f"unknown dataset {dataset!r}; known: {', '.join([*DATASETS, 'imagenet'])}"
+            )
+        network = default_network(dataset)
+        info = DATASETS.get(dataset)
         values: dict[str, Any] = {
-            "kind": "imagenet" if dataset == "imagenet" else "cifar",
-            "C": preset.init_channels,
-            "layers": preset.layers,
-            "num_classes": info.num_classes,
-            "in_channels": info.in_channels,
-            "image_size": info.image_size,
+            "kind": "imagenet" if network.network == "NetworkImageNet" else "cifar",
+            "C": network.init_channels,
+            "layers": network.layers,
+            "num_classes": info.num_classes if info else 1000,
+            "in_channels": info.in_channels if info else 3,
+            "image_size": info.image_size if info else 224,
         }
         values.update(overrides)
         return cls(**values)

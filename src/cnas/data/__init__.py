@@ -6,6 +6,8 @@
   of Handwritten Digits", UCI Machine Learning Repository (1998),
   <https://doi.org/10.24432/C50P49>, licensed CC BY 4.0.
 - ``synthetic``: a learnable synthetic dataset for tests and benchmarks.
+- ``DataConfig``: the data part of a run's configuration (which dataset, where, how it
+  is split and augmented, the held-out test split), shared by search and training.
 - ``hold_out`` and ``load_test_data``: a test split that no search or training sees
   (``hold_out_test=True`` in ``load_search_data``/``load_train_data``), for studies.
 - ``search_split``: the original CNAS split of a training set into a part that
@@ -15,6 +17,7 @@
 """
 
 from ..errors import DatasetNotFoundError as DatasetNotFoundError
+from ._config import DataConfig as DataConfig
 from ._datasets import DATASETS as DATASETS
 from ._datasets import DEFAULT_TEST_PORTION as DEFAULT_TEST_PORTION
 from ._datasets import IMAGENET_MEAN as IMAGENET_MEAN
@@ -43,6 +46,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "Cutout",
+    "DataConfig",
     "DatasetInfo",
     "DatasetNotFoundError",
     "cifar10",

@@ -28,6 +28,7 @@ __all__ = [
     "load_test_data",
     "load_train_data",
     "search_split",
+    "search_splits",
     "synthetic",
 ]
 
@@ -275,6 +276,7 @@ def load_train_data(
     cutout: int = 16,
     seed: int = 0,
     *,
+    augment: bool = True,
     hold_out_test: bool = False,
     test_portion: float = DEFAULT_TEST_PORTION,
     test_seed: int = 0,
@@ -282,9 +284,10 @@ def load_train_data(
 ) -> tuple[Dataset[Any], Dataset[Any], DatasetInfo]:
     """Training and validation data for training a network from scratch.
 
-    ``cifar10``: the training set (crop, flip, cutout) and the test set; ``imagenet``: an
-    ImageNet folder's ``train`` and ``val``; ``digits``: a seeded 80%/20% split of the
-    embedded set; ``synthetic``: a seeded 80%/20% split.
+    ``cifar10``: the training set (crop and flip with ``augment``, then cutout) and the
+    test set; ``imagenet``: an ImageNet folder's ``train`` and ``val``; ``digits`` and
+    ``synthetic``: a split seeded with ``seed``, its first ``train_portion`` (80%)
+    training.
 
     With ``hold_out_test``, a test split is kept out of both parts (``load_test_data``
     returns it): CIFAR-10's test set, the ImageNet folder's ``val``, or for digits and
@@ -302,11 +305,11 @@ def load_train_data(
         raise ValueError(f"unknown dataset {name!r}; known: cifar10, imagenet, digits, synthetic")
     if hold_out_test:
         return _held_out_train_data(
-            name, root, download, cutout, test_portion, test_seed, train_portion
+            name, root, download, cutout, augment, test_portion, test_seed, train_portion
         )
     if name == "cifar10":
         train = cifar10(
-            root, train=True, download=download, transform=cifar10_train_transform(cutout)
+            root, train=True, download=download, transform=cifar10_train_transform(cutout, augment)
         )
         return train, cifar10(root, train=False, download=download), DATASETS["cifar10"]
     if name == "imagenet":
@@ -318,8 +321,12 @@ def load_train_data(
     full = digits() if name == "digits" else synthetic(num_samples=640, image_size=16, seed=seed)
     n = len(full)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    cut = int(0.8 * n)
-    return Subset(full, order[:cut]), Subset(full, order[cut:]), DATASETS[name]
+    first, rest = _split(full, train_portion, "train_portion")
+    return (
+        Subset(full, [order[i] for i in first]),
+        Subset(full, [order[i] for i in rest]),
+        DATASETS[name],
+    )
 
 
 def _held_out_train_data(
@@ -327,6 +334,7 @@ def _held_out_train_data(
     root: str | os.PathLike[str],
     download: bool,
     cutout: int,
+    augment: bool,
     test_portion: float,
     test_seed: int,
     train_portion: float,
@@ -337,7 +345,7 @@ def _held_out_train_data(
         return Subset(development, first), Subset(development, rest), DATASETS[name]
     if name == "cifar10":
         augmented: Dataset[Any] = cifar10(
-            root, train=True, download=download, transform=cifar10_train_transform(cutout)
+            root, train=True, download=download, transform=cifar10_train_transform(cutout, augment)
         )
         plain: Dataset[Any] = cifar10(root, train=True, download=download)
         info = DATASETS["cifar10"]
@@ -426,12 +434,49 @@ def load_search_data(
         ValueError: an unknown dataset name.
         DatasetNotFoundError: CIFAR-10 is missing.
     """
+    weights, controller, _, info = search_splits(
+        name,
+        root,
+        download,
+        train_portion,
+        seed,
+        augment=augment,
+        hold_out_test=hold_out_test,
+        test_portion=test_portion,
+        test_seed=test_seed,
+    )
+    return weights, controller, info
+
+
+def search_splits(
+    name: str,
+    root: str | os.PathLike[str] = "data",
+    download: bool = False,
+    train_portion: float = 0.4,
+    seed: int = 2020,
+    *,
+    augment: bool = True,
+    hold_out_test: bool = False,
+    test_portion: float = DEFAULT_TEST_PORTION,
+    test_seed: int = 0,
+) -> tuple[Dataset[Any], Dataset[Any], Dataset[Any] | None, DatasetInfo]:
+    """``load_search_data`` and the view that scores candidates: ``(weights part,
+    controller part, scoring view, info)``. The scoring view is the controller part
+    without augmentation (CIFAR-10 with ``augment``; ``None`` otherwise), from the same
+    images: the dataset is read once.
+
+    Raises:
+        ValueError: an unknown dataset name.
+        DatasetNotFoundError: CIFAR-10 is missing.
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    plain: Dataset[Any] | None = None
     if name == "cifar10":
-        full: Dataset[Any] = cifar10(
-            root, train=True, download=download, transform=search_transform(augment)
-        )
+        images = cifar10(root, train=True, download=download, transform=_untransformed)
+        full: Dataset[Any] = _Transformed(images, search_transform(augment))
+        if augment:
+            plain = _Transformed(images, search_transform(False))
     elif hold_out_test:
         full = hold_out(_held_out_set(name, test_seed), test_portion, test_seed)[0]
     elif name == "digits":
@@ -439,4 +484,26 @@ def load_search_data(
     else:
         full = synthetic(num_samples=1024, image_size=16, seed=seed)
     weights, controller = search_split(full, train_portion, seed)
-    return weights, controller, DATASETS[name]
+    score = None if plain is None else Subset(plain, controller.indices)
+    return weights, controller, score, DATASETS[name]
+
+
+def _untransformed(image: Any) -> Any:
+    """No transform (torchvision's CIFAR-10 would otherwise get cnas's default one)."""
+    return image
+
+
+class _Transformed(Dataset[Any]):
+    """``(transform(image), label)`` of a dataset of ``(image, label)``: two views of one
+    loaded dataset (augmented and plain) without reading it twice."""
+
+    def __init__(self, base: Dataset[Any], transform: Any) -> None:
+        self.base = base
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, label = self.base[index]
+        return self.transform(image), label

@@ -32,17 +32,14 @@ class Cutout:
         return image
 
 
-def cifar10_train_transform(cutout: int) -> Any:
+def cifar10_train_transform(cutout: int, augment: bool = True) -> Any:
     """The CIFAR-10 training transform of the original evaluation: random crop (32,
-    padding 4), horizontal flip, to tensor, normalize, then cutout (``cutout > 0``)."""
+    padding 4) and horizontal flip (``augment``), to tensor, normalize, then cutout
+    (``cutout > 0``)."""
     from torchvision import transforms as T  # type: ignore[import-untyped]
 
-    steps: list[Any] = [
-        T.RandomCrop(32, padding=4),
-        T.RandomHorizontalFlip(),
-        T.ToTensor(),
-        T.Normalize(CIFAR10_MEAN, CIFAR10_STD),
-    ]
+    steps: list[Any] = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
+    steps += [T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
     if cutout > 0:
         steps.append(Cutout(cutout))
     return T.Compose(steps)

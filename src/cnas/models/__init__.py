@@ -41,6 +41,9 @@ from ._config import CONFIG_NAME as CONFIG_NAME
 from ._config import WEIGHTS_NAME as WEIGHTS_NAME
 from ._config import network_config as network_config
 from ._convert import convert as convert
+from ._defaults import DEFAULT_NETWORKS as DEFAULT_NETWORKS
+from ._defaults import DefaultNetwork as DefaultNetwork
+from ._defaults import default_network as default_network
 from ._export import CHECK_TOLERANCE as CHECK_TOLERANCE
 from ._export import DEFAULT_OPSET as DEFAULT_OPSET
 from ._export import ExportResult as ExportResult
@@ -60,6 +63,7 @@ from ._registry import get_model_weights as get_model_weights
 from ._registry import list_models as list_models
 from ._registry import register_model as register_model
 from ._registry import unregister_model as unregister_model
+from ._saving import model_record as model_record
 from ._saving import save_pretrained as save_pretrained
 from ._state_dict import read_state_dict as read_state_dict
 from ._weights import CIFAR10_CATEGORIES as CIFAR10_CATEGORIES
@@ -77,6 +81,7 @@ __all__ = [
     "CHECK_TOLERANCE",
     "CIFAR10_CATEGORIES",
     "CONFIG_NAME",
+    "DEFAULT_NETWORKS",
     "DEFAULT_OPSET",
     "ENTRY_POINT_GROUP",
     "HUB_ORG",
@@ -87,6 +92,7 @@ __all__ = [
     "CNAS_CIFAR10_Weights",
     "CNAS_ImageNet_Weights",
     "Cell",
+    "DefaultNetwork",
     "ExportResult",
     "HubSource",
     "ModelSpec",
@@ -107,6 +113,7 @@ __all__ = [
     "darts_v1_imagenet",
     "darts_v2_cifar10",
     "darts_v2_imagenet",
+    "default_network",
     "drop_path",
     "export",
     "find_weights",
@@ -114,6 +121,7 @@ __all__ = [
     "get_model",
     "get_model_weights",
     "list_models",
+    "model_record",
     "network_config",
     "pc_darts_cifar10",
     "pc_darts_imagenet",

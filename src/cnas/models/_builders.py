@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ._defaults import DEFAULT_NETWORKS
 from ._loading import HF_HUB_PREFIX, from_pretrained, load_into, load_state_dict, parse_hf_hub
 from ._network import NetworkCIFAR, NetworkImageNet
 from ._registry import register_model
@@ -38,8 +39,18 @@ WeightsArg = WeightsEnum | Weights | str | os.PathLike[str] | None
 
 N = TypeVar("N", NetworkCIFAR, NetworkImageNet)
 
-_CIFAR = {"C": 36, "num_classes": 10, "layers": 20, "auxiliary": True}
-_IMAGENET = {"C": 48, "num_classes": 1000, "layers": 14, "auxiliary": True}
+_CIFAR = {
+    "C": DEFAULT_NETWORKS["cifar10"].init_channels,
+    "num_classes": 10,
+    "layers": DEFAULT_NETWORKS["cifar10"].layers,
+    "auxiliary": True,
+}
+_IMAGENET = {
+    "C": DEFAULT_NETWORKS["imagenet"].init_channels,
+    "num_classes": 1000,
+    "layers": DEFAULT_NETWORKS["imagenet"].layers,
+    "auxiliary": True,
+}
 
 
 def _with_pretrained(

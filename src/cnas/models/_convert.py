@@ -99,8 +99,8 @@ def convert(
         )
     if config is not None:
         dataset = dataset or config.get("dataset")
-        if "train_config" in config:
-            extra["train_config"] = config["train_config"]
+        if "train" in config:  # a training's configuration (cnas.training.TrainConfig)
+            extra["train"] = config["train"]
     metrics = config.get("metrics") if config is not None and weights is None else None
     if repo_id is None and weights is not None:
         hub = [s for s in weights.sources if isinstance(s, HubSource)]
@@ -129,7 +129,7 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
         if isinstance(raw, dict) and raw.get("format") == TRAIN_FORMAT:
             config = dict(raw.get("model_config") or {})
             if "train_config" in raw:
-                config["train_config"] = raw["train_config"]
+                config["train"] = raw["train_config"]
             return extract_state_dict(raw.get("model"), str(path)), config
         return extract_state_dict(raw, str(path)), None
     return read_state_dict(path), None

@@ -36,8 +36,9 @@ from .._version import __version__
 from ..data import DATASETS
 from ..errors import UnknownModelError, UnknownNameError, WeightsNotFoundError
 from ..genotypes import list_genotypes, resolve
-from ._builders import _CIFAR, _IMAGENET, WeightsArg
+from ._builders import WeightsArg
 from ._config import CONFIG_NAME, WEIGHTS_NAME, network_config, read_config
+from ._defaults import DEFAULT_NETWORKS, default_network
 from ._factory import get_model
 from ._loading import HF_HUB_PREFIX, from_pretrained
 from ._network import NetworkCIFAR, NetworkImageNet
@@ -55,14 +56,6 @@ from ONNX 1.13, older than any onnxruntime the ``export`` extra allows (1.18 on)
 CHECK_TOLERANCE = 1e-4
 """The largest absolute difference from PyTorch that passes ``export``'s check."""
 
-# (init_channels, layers) for a genotype's network: cnas.training's TrainConfig.preset,
-# restated (models sits below training); a test checks that they agree
-_DATASET_NETWORKS: dict[str, tuple[int, int]] = {
-    "cifar10": (_CIFAR["C"], _CIFAR["layers"]),
-    "imagenet": (_IMAGENET["C"], _IMAGENET["layers"]),
-    "digits": (16, 8),
-    "synthetic": (8, 5),
-}
 _FORMATS, _EXPORTERS = ("onnx", "torch"), ("dynamo", "torchscript")
 _EXPORT_HINT = 'pip install "cnas[export]"'
 INPUT_NAME, OUTPUT_NAME, BATCH_AXIS = "images", "logits", "batch"
@@ -318,9 +311,9 @@ def _load(
     dataset: str | None,
 ) -> tuple[nn.Module, str | None]:
     """The network ``source`` names, and the dataset it is for (when known)."""
-    if dataset is not None and dataset not in _DATASET_NETWORKS:
+    if dataset is not None and dataset not in DEFAULT_NETWORKS:
         raise ValueError(
-            f"unknown dataset {dataset!r}; expected one of {', '.join(_DATASET_NETWORKS)}"
+            f"unknown dataset {dataset!r}; expected one of {', '.join(DEFAULT_NETWORKS)}"
         )
     if not isinstance(source, (nn.Module, str, os.PathLike)):
         raise TypeError(f"expected a module, a name or a path, got {type(source).__name__}")
@@ -373,12 +366,13 @@ def _load_folder(folder: Path) -> tuple[nn.Module, str | None]:
 
 
 def _genotype_network(genotype: Genotype, dataset: str, given: dict[str, int]) -> nn.Module:
-    C, layers = _DATASET_NETWORKS[dataset]
-    C, layers = given.get("init_channels", C), given.get("layers", layers)
+    default = default_network(dataset)
+    C = given.get("init_channels", default.init_channels)
+    layers = given.get("layers", default.layers)
     info = DATASETS.get(dataset)
     channels = info.in_channels if info else 3
     classes = given.get("num_classes", info.num_classes if info else 1000)
-    cls = NetworkImageNet if dataset == "imagenet" else NetworkCIFAR
+    cls = NetworkImageNet if default.network == "NetworkImageNet" else NetworkCIFAR
     check_fits(lambda: cls(C, classes, layers, False, genotype, in_channels=channels), copies=1)
     return cls(C, classes, layers, False, genotype, in_channels=channels)
 

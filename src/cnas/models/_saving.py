@@ -25,7 +25,7 @@ from ..utils import count_params
 from ._config import CARD_NAME, CONFIG_NAME, NETWORK_KEYS, WEIGHTS_NAME, network_config
 from ._weights import CNAS_CIFAR10_Weights, CNAS_ImageNet_Weights, Weights, WeightsEnum
 
-__all__ = ["RESERVED_KEYS", "check_output", "model_card", "save_pretrained"]
+__all__ = ["RESERVED_KEYS", "check_output", "model_card", "model_record", "save_pretrained"]
 
 logger = logging.getLogger("cnas")
 
@@ -121,7 +121,7 @@ def save_pretrained(
             else ``bsd-3-clause``, cnas's own).
         repo_id: The Hub repository (``ORG/NAME``) the folder is meant for; the card's
             usage example names it.
-        extra: More JSON-ready keys for ``config.json`` (``{"train_config": ...}``).
+        extra: More JSON-ready keys for ``config.json`` (``{"train": ...}``).
             They never replace the keys cnas writes itself (``RESERVED_KEYS``: the
             ``network_config`` keys, ``dataset``, ``cnas_version``, ``weights``,
             ``metrics``, ``preprocessing``, ``categories``, ``license``).
@@ -147,9 +147,43 @@ def save_pretrained(
         ('NetworkCIFAR', 'demo')
     """
     target = Path(directory)
+    config = model_record(
+        model, weights=weights, dataset=dataset, metrics=metrics, license=license, extra=extra
+    )
+    check_output(target, overwrite)
+    try:
+        text = json.dumps(config, indent=2) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{CONFIG_NAME} would not be JSON ({exc}); metrics= and extra= take JSON-ready values"
+        ) from None
+    card = model_card(config, model, repo_id)
+    _write_files(model, target, text, card)
+    return target
+
+
+def model_record(
+    model: nn.Module,
+    *,
+    weights: WeightsEnum | Weights | None = None,
+    dataset: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    license: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``config.json`` of a saved model (``save_pretrained``'s), the one description of
+    a model folder: ``network_config(model)``, the dataset, the cnas version, the weights
+    record, metrics, preprocessing, categories and license, then ``extra`` (a ``cnas
+    train`` folder adds its ``run`` record and its ``train`` configuration, from the
+    start of the run on).
+
+    Raises:
+        TypeError: ``model`` is not a cnas network, or ``extra`` has a key that is not a
+            string.
+        ValueError: ``extra`` names a key that cnas writes itself (``RESERVED_KEYS``).
+    """
     config: dict[str, Any] = network_config(model)
     more = _extra_keys(extra)
-    check_output(target, overwrite)
     record = weights.value if isinstance(weights, WeightsEnum) else weights
     dataset = dataset or (record.dataset if record is not None else None) or "custom"
     reference = record or _dataset_defaults(dataset)
@@ -174,15 +208,7 @@ def save_pretrained(
             config["categories"] = list(categories)
     config["license"] = license or (record.license if record is not None else "bsd-3-clause")
     config.update(more)
-    try:
-        text = json.dumps(config, indent=2) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{CONFIG_NAME} would not be JSON ({exc}); metrics= and extra= take JSON-ready values"
-        ) from None
-    card = model_card(config, model, repo_id)
-    _write_files(model, target, text, card)
-    return target
+    return config
 
 
 def _write_files(model: nn.Module, directory: Path, config_text: str, card: str) -> None:

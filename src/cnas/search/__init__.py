@@ -1,5 +1,10 @@
 """The curriculum search: the ``Searcher`` loop and the strategies it runs.
 
+A search is one typed configuration (``SearchConfig``: data, space, curriculum,
+supernet, optimizer, strategy, budget, seed, run-time options), assembled in one place
+by ``Searcher.from_config``; or its parts are composed in code and handed to
+``Searcher`` directly.
+
 The ``Searcher`` owns what every method shares: the curriculum's stages, the supernet
 and its optimizer (the ``Engine``), the data, the run folder, checkpoints and callbacks.
 A ``Strategy`` owns what differs: what each supernet step trains, what learns from
@@ -18,21 +23,30 @@ the entry-point group ``cnas.strategies``:
     my-method = "my_package.search:MyStrategy"
 """
 
-from typing import Any
-
-from .._deprecation import warn_deprecated
 from ..errors import CheckpointError as CheckpointError
+from ..errors import ConfigError as ConfigError
 from ..errors import UnknownStrategyError as UnknownStrategyError
 from ._arch import ArchParameters as ArchParameters
 from ._callbacks import Callback as Callback
+from ._callbacks import SearchLoop as SearchLoop
+from ._config import BudgetConfig as BudgetConfig
+from ._config import CurriculumConfig as CurriculumConfig
+from ._config import OptimizerConfig as OptimizerConfig
+from ._config import SearchConfig as SearchConfig
+from ._config import SearchRuntime as SearchRuntime
+from ._config import SpaceConfig as SpaceConfig
+from ._config import StrategyConfig as StrategyConfig
+from ._config import SuperNetConfig as SuperNetConfig
 from ._controller import Controller as Controller
 from ._controller import ControllerSample as ControllerSample
 from ._engine import Engine as Engine
 from ._evolution import Evolution as Evolution
 from ._gradient import Darts as Darts
 from ._gradient import Gdas as Gdas
+from ._position import Position as Position
 from ._random import RandomSearch as RandomSearch
 from ._random import UniformTraining as UniformTraining
+from ._rederive import scores_record as scores_record
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import get_strategy as get_strategy
 from ._registry import list_strategies as list_strategies
@@ -54,40 +68,43 @@ from ._strategy import Strategy as Strategy
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ArchParameters",
+    "BudgetConfig",
     "Callback",
     "Candidate",
     "CheckpointError",
+    "ConfigError",
     "Controller",
     "ControllerSample",
+    "CurriculumConfig",
     "Darts",
     "Derivation",
     "Engine",
     "Evolution",
     "Gdas",
+    "OptimizerConfig",
     "Phase",
+    "Position",
     "RandomSearch",
     "Reinforce",
+    "SearchConfig",
+    "SearchLoop",
     "SearchResult",
+    "SearchRuntime",
     "Searcher",
     "Setting",
+    "SpaceConfig",
     "StageContext",
     "StageResult",
     "Strategy",
+    "StrategyConfig",
+    "SuperNetConfig",
     "UniformTraining",
     "UnknownStrategyError",
     "get_strategy",
     "list_strategies",
     "register_strategy",
+    "scores_record",
     "stage_record",
     "strategy_settings",
     "unregister_strategy",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "STRATEGIES":
-        warn_deprecated(
-            "cnas.search.STRATEGIES", removed_in="0.2", instead="cnas.search.list_strategies()"
-        )
-        return tuple(list_strategies())
-    raise AttributeError(f"module 'cnas.search' has no attribute {name!r}")

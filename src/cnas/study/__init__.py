@@ -8,7 +8,9 @@ Hutter's checklist (JMLR 2020); ``docs/study.md`` has the details.
 
 - ``StudyPlan``, ``Arm``: what to run (a JSON file, code, or a preset).
 - ``Study``: a study folder; ``run(jobs=...)`` runs it (resumable), ``run_one(i)`` one run.
-- ``StudyRun``: one run, a plain ``cnas`` command line.
+- ``StudyRun``: one run, a configuration file in the study folder (``configs/``): a
+  ``SearchConfig``, a ``TrainConfig`` or a ``ScoreConfig``, run by the library (on a
+  cluster: ``cnas search --config``, ``cnas train --config``).
 - ``kendall_tau``, ``permutation_test``, ``relative_improvement``, ``mean_std``: the
   statistics of the report.
 
@@ -21,7 +23,6 @@ Examples:
 
 from ..errors import StudyPlanError as StudyPlanError
 from ..errors import StudyRunError as StudyRunError
-from ._commands import StudyRun as StudyRun
 from ._plan import CURRICULA as CURRICULA
 from ._plan import Arm as Arm
 from ._plan import StudyPlan as StudyPlan
@@ -29,6 +30,8 @@ from ._presets import PRESETS as PRESETS
 from ._report import parameter_free_share as parameter_free_share
 from ._runner import STUDY_FILE as STUDY_FILE
 from ._runner import Study as Study
+from ._runs import ScoreConfig as ScoreConfig
+from ._runs import StudyRun as StudyRun
 from ._stats import kendall_tau as kendall_tau
 from ._stats import mean_std as mean_std
 from ._stats import permutation_test as permutation_test
@@ -39,6 +42,7 @@ __all__ = [
     "PRESETS",
     "STUDY_FILE",
     "Arm",
+    "ScoreConfig",
     "Study",
     "StudyPlan",
     "StudyPlanError",

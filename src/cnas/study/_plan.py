@@ -23,44 +23,44 @@ STUDY_DATASETS = ("digits", "synthetic", "cifar10")
 
 PLAN_FORMAT = "cnas.study-plan"
 
-# What a plan's "search" and "train" blocks may hold: key -> (type, smallest value or None).
-# Each becomes the cnas search / cnas train flag of the same name (underscores as dashes).
-_SEARCH_KEYS: dict[str, tuple[type, float | None]] = {
-    "warmup_epochs": (int, 0),  # the total over all stages: split equally between them
-    "epochs": (int, 1),  # likewise
-    "ops": (list, None),
-    "nodes": (int, 1),
-    "init_channels": (int, 1),
-    "layers": (int, 3),
-    "batch_size": (int, 1),
-    "train_portion": (float, 0.0),
-    "derive_batches": (int, 1),
-    "steps_per_epoch": (int, 1),
-    "lr": (float, 0.0),
-    "momentum": (float, 0.0),
-    "weight_decay": (float, 0.0),
+# A plan's "search" block: the budget totals, and its other keys -> the SearchConfig field
+# each sets (a dotted configuration path is taken as it is)
+_BUDGET_KEYS = ("warmup_epochs", "epochs")  # totals over all stages, split between them
+_SEARCH_FIELDS: dict[str, str] = {
+    "ops": "space.ops",
+    "nodes": "space.n_nodes",
+    "init_channels": "supernet.init_channels",
+    "layers": "supernet.layers",
+    "batch_size": "optimizer.batch_size",
+    "lr": "optimizer.lr",
+    "momentum": "optimizer.momentum",
+    "weight_decay": "optimizer.weight_decay",
+    "train_portion": "data.train_portion",
+    "derive_batches": "strategy.derive_batches",
+    "steps_per_epoch": "curriculum.steps_per_epoch",
 }
-_TRAIN_KEYS: dict[str, tuple[type, float | None]] = {
-    "epochs": (int, 1),
-    "init_channels": (int, 1),
-    "layers": (int, 3),
-    "batch_size": (int, 1),
-    "train_portion": (float, 0.0),
-    "lr": (float, 0.0),
-    "lr_min": (float, 0.0),
-    "momentum": (float, 0.0),
-    "weight_decay": (float, 0.0),
-    "scheduler": (str, None),
-    "warmup_epochs": (int, 0),
-    "grad_clip": (float, 0.0),
-    "auxiliary_weight": (float, 0.0),
-    "drop_path_prob": (float, 0.0),
-    "cutout": (int, 0),
-    "label_smoothing": (float, 0.0),
-    "precision": (str, None),
-    "max_steps": (int, 1),
-}
-_PORTIONS = ("train_portion",)
+# A plan's "train" block: TrainConfig's recipe fields by their names, and these
+_TRAIN_FIELDS: dict[str, str] = {"train_portion": "data.train_portion", "scheduler": "schedule"}
+_TRAIN_RECIPE = (
+    "epochs",
+    "init_channels",
+    "layers",
+    "batch_size",
+    "lr",
+    "lr_min",
+    "momentum",
+    "weight_decay",
+    "no_bias_decay",
+    "schedule",
+    "warmup_epochs",
+    "grad_clip",
+    "auxiliary_weight",
+    "drop_path_prob",
+    "cutout",
+    "label_smoothing",
+    "precision",
+    "max_steps",
+)
 
 
 @dataclass(frozen=True)
@@ -160,10 +160,12 @@ class StudyPlan:
             arm trains the supernet on the same number of images), and any of ``ops``,
             ``nodes``, ``init_channels``, ``layers``, ``batch_size``, ``train_portion``,
             ``derive_batches``, ``steps_per_epoch``, ``lr``, ``momentum``,
-            ``weight_decay`` (``cnas search`` flags).
-        train: The training recipe: ``cnas train`` flags (``epochs``, ``init_channels``,
-            ``layers``, ``batch_size``, ``lr``, ``warmup_epochs``, ``train_portion``, ...).
-        device: ``--device`` for every run (default: each command's own).
+            ``weight_decay``, or a ``SearchConfig`` field by its dotted path
+            (``"optimizer.lr"``).
+        train: The training recipe: ``TrainConfig`` fields (``epochs``,
+            ``init_channels``, ``layers``, ``batch_size``, ``lr``, ``warmup_epochs``, ...)
+            and ``train_portion``.
+        device: The device of every run (default: each run's default).
         name: A name for the report.
     """
 
@@ -370,20 +372,50 @@ class StudyPlan:
             raise StudyPlanError("device: expected a device name such as 'cpu' or 'cuda'")
         if not isinstance(self.name, str) or not self.name:
             raise StudyPlanError("name: expected a non-empty string")
-        _check_block(self.search, _SEARCH_KEYS, "search")
-        _check_block(self.train, _TRAIN_KEYS, "train")
         if "epochs" not in self.search:
             raise StudyPlanError("search.epochs: missing (the search budget, in supernet epochs)")
-        ops = self.search.get("ops")
-        if ops is not None:
-            from ..ops import is_registered
-
-            if not ops or not all(isinstance(o, str) for o in ops):
-                raise StudyPlanError("search.ops: expected a non-empty list of op names")
-            for o in ops:
-                if not is_registered(o):
-                    raise StudyPlanError(f"search.ops: unknown op {o!r}")
+        for key in _BUDGET_KEYS:
+            if key in self.search:
+                _number(self.search[key], f"search.{key}", int, 1 if key == "epochs" else 0)
+        self._check_configs()
         self._check_budget()
+
+    def search_fields(self) -> dict[str, Any]:
+        """The ``search`` block (but its budget totals) as ``SearchConfig`` changes."""
+        return {
+            _SEARCH_FIELDS.get(key, key): value
+            for key, value in self.search.items()
+            if key not in _BUDGET_KEYS
+        }
+
+    def train_fields(self) -> dict[str, Any]:
+        """The ``train`` block as ``TrainConfig`` changes."""
+        return {_TRAIN_FIELDS.get(key, key): value for key, value in self.train.items()}
+
+    def _check_configs(self) -> None:
+        """Every ``search`` and ``train`` key must set a field the configurations take."""
+        from ..search import SearchConfig
+        from ..training import TrainConfig
+
+        search_keys = sorted([*_BUDGET_KEYS, *_SEARCH_FIELDS])
+        for key, value in self.search.items():
+            if key in _BUDGET_KEYS:
+                continue
+            path = _SEARCH_FIELDS.get(key, key)
+            if key not in _SEARCH_FIELDS and "." not in key:
+                raise StudyPlanError(
+                    f"search.{key}: not a search setting of a study; known: "
+                    f"{', '.join(search_keys)} (or a SearchConfig field's dotted path)"
+                )
+            _check_field(SearchConfig(), {path: value}, f"search.{key}")
+        train_keys = sorted([*_TRAIN_RECIPE, *_TRAIN_FIELDS])
+        for key, value in self.train.items():
+            if key not in train_keys:
+                raise StudyPlanError(
+                    f"train.{key}: not a train setting of a study; known: {', '.join(train_keys)}"
+                )
+            path = _TRAIN_FIELDS.get(key, key)
+            _check_field(TrainConfig.preset(self.dataset), {path: value}, f"train.{key}")
 
     def _check_budget(self) -> None:
         """Every arm must train the supernet for the same epochs (the same images)."""
@@ -444,24 +476,14 @@ def _number(value: Any, where: str, kind: type, minimum: float | None) -> None:
         raise StudyPlanError(f"{where}: must be at least {minimum}, got {value}")
 
 
-def _check_block(
-    block: Mapping[str, Any], keys: dict[str, tuple[type, float | None]], where: str
-) -> None:
-    for key, value in block.items():
-        if key not in keys:
-            raise StudyPlanError(
-                f"{where}.{key}: not a {where} setting of a study; known: {', '.join(sorted(keys))}"
-            )
-        kind, minimum = keys[key]
-        if kind is list:
-            continue  # search.ops: checked with the registry
-        if kind is str:
-            if not isinstance(value, str):
-                raise StudyPlanError(f"{where}.{key}: expected a string, got {value!r}")
-            continue
-        _number(value, f"{where}.{key}", kind, minimum)
-        if key in _PORTIONS and not 0.0 < value < 1.0:
-            raise StudyPlanError(f"{where}.{key}: must be between 0 and 1, got {value}")
+def _check_field(config: Any, change: dict[str, Any], where: str) -> None:
+    """Raise ``StudyPlanError`` naming ``where`` when ``config`` refuses ``change``."""
+    from ..errors import ConfigError
+
+    try:
+        config.replace(**change)
+    except ConfigError as exc:
+        raise StudyPlanError(f"{where}: {exc.reason}") from None
 
 
 def _check_setting(setting: Any, value: Any, where: str) -> None:

@@ -1,7 +1,8 @@
 """How a study starts its runs: on Linux a fork of the study process (torch is imported
-once, which costs seconds per run otherwise), elsewhere a new ``python -m cnas`` process;
-either way the run is the same command line, in its own process, with its own threads and
-its log as its output, and it dies with the study (no orphan keeps a run folder locked)."""
+once, which costs seconds per run otherwise), elsewhere a new Python process
+(``python -m cnas.study._execute``); either way the library runs the run's configuration
+file in its own process, with its own threads and its log as its output, and the run dies
+with the study (no orphan keeps a run folder locked)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import ctypes
 import logging
 import os
 import platform
-import runpy
 import signal
 import subprocess
 import sys
@@ -65,9 +65,13 @@ def warm_up() -> None:
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
 
 
-def _run_in_child(argv: list[str], folder: str, log: str, threads: int) -> None:  # pragma: no cover
-    """In a forked run: its log as stdout and stderr, its threads, then the command."""
+def _run_in_child(
+    task: tuple[str, str, str], folder: str, log: str, threads: int
+) -> None:  # pragma: no cover
+    """In a forked run: its log as stdout and stderr, its threads, then the run."""
     import torch
+
+    from ._execute import execute
 
     with contextlib.suppress(OSError, AttributeError):  # a run dies with its study
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -85,15 +89,11 @@ def _run_in_child(argv: list[str], folder: str, log: str, threads: int) -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    sys.argv = ["cnas", *argv]
-    sys.modules.pop("cnas.__main__", None)  # as in a new process: run, not already imported
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cnas").setLevel(logging.INFO)
     code = 1
     try:
-        # the command line itself, as `python -m cnas` runs it (a program this module
-        # starts, not a module it imports: the CLI sits above the study)
-        runpy.run_module("cnas", run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = execute(*task)
     except BaseException:
         import traceback
 
@@ -159,15 +159,14 @@ def wait_any(handles: list[Handle]) -> list[Handle]:
             return ended
 
 
-def start(run: Any, argv: list[str], folder: Path, log: Path, threads: int) -> Handle:
-    """Start ``argv`` (``python -m cnas ...``) in ``folder``, its output appended to ``log``."""
+def start(run: Any, folder: Path, log: Path, threads: int) -> Handle:
+    """Start ``run`` (a ``StudyRun``) in ``folder``, its output appended to ``log``."""
+    task = (run.kind, run.config, run.output)
     if FORK:
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
-        process = context.Process(
-            target=_run_in_child, args=(argv[3:], str(folder), str(log), threads)
-        )
+        process = context.Process(target=_run_in_child, args=(task, str(folder), str(log), threads))
         process.start()
         return Handle(run, time.perf_counter(), process=process)
     env = dict(os.environ)
@@ -175,7 +174,7 @@ def start(run: Any, argv: list[str], folder: Path, log: Path, threads: int) -> H
         env[var] = str(threads)
     with log.open("ab") as handle:
         popen = subprocess.Popen(
-            argv,
+            [sys.executable, "-m", "cnas.study._execute", *task],
             cwd=folder,
             env=env,
             stdout=handle,

@@ -6,18 +6,36 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .._genotype import Genotype
 from .._io import atomic_path, atomic_write_text
 from .._run import TEST_RESULT_NAME
+from ._plan import StudyPlan
+from ._runs import StudyRun
 from ._stats import kendall_tau, mean_std, permutation_test, relative_improvement
 
-if TYPE_CHECKING:
-    from ._runner import Study
+__all__ = ["Study", "collect", "parameter_free_share", "write_report"]
 
-__all__ = ["collect", "parameter_free_share", "write_report"]
+
+class Study(Protocol):
+    """What the report reads of a study (``cnas.study.Study``): its plan, folder, runs,
+    record and which runs finished."""
+
+    plan: StudyPlan
+    folder: Path
+
+    @property
+    def runs(self) -> Sequence[StudyRun]:
+        """Every run of the study."""
+
+    def is_done(self, run: StudyRun) -> bool:
+        """Whether ``run`` finished."""
+
+    def _read_record(self) -> dict[str, Any] | None: ...
+
 
 logger = logging.getLogger("cnas")
 
@@ -132,7 +150,7 @@ def collect(study: Study) -> dict[str, Any]:
                 missing.append(run.id)
                 continue
             trainings[run.id] = {
-                "genotype": run.argv[run.argv.index("--arch") + 1],
+                "genotype": run.genotype,
                 "arm": run.arm,
                 "seed": run.seed,
                 "train_seed": run.train_seed,
@@ -302,7 +320,7 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         f"seed(s) each, on `{plan.dataset}`. Every genotype is trained from scratch with one "
         "recipe and scored once, with its final weights, on a held-out test split "
         f"({', '.join(map(str, test_images)) or '?'} images) that no search and no model "
-        "selection saw. The plan, every command line and the environment are in "
+        "selection saw. The plan, every run's configuration and the environment are in "
         "`study.json`.",
         "",
     ]

@@ -1,6 +1,6 @@
-"""Running a study: its plan expanded into plain ``cnas`` command lines (searches,
-trainings, supernet scorings), run in local processes or one at a time by a cluster
-scheduler, each resumable through its own command's resume path."""
+"""Running a study: its plan expanded into runs, each a configuration file in the study
+folder (searches, trainings, supernet scorings), run by the library in local processes or
+one at a time by a cluster scheduler, each resumable through its own resume path."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from .._genotype import Genotype
 from .._io import atomic_write_text
 from .._run import TEST_RESULT_NAME
 from ..errors import StudyPlanError, StudyRunError
-from ._commands import StudyRun, plan_runs, random_file
 from ._plan import StudyPlan
 from ._processes import Handle, environment, start, wait_any, warm_up
+from ._runs import StudyRun, config_path, genotype_files, plan_runs, random_file, run_config
 
 __all__ = ["STUDY_FILE", "Study", "read_record"]
 
@@ -63,8 +63,9 @@ class Study:
     # -- the folder ---------------------------------------------------------------------
 
     def prepare(self, *, resume: bool = False) -> None:
-        """Create the study folder (``study.json`` with the plan and every command line,
-        and the random genotypes), or check that it holds this plan.
+        """Create the study folder (``study.json`` with the plan and every run, each run's
+        configuration file in ``configs/``, and the random genotypes), or check that it
+        holds this plan.
 
         Raises:
             StudyPlanError: the folder holds another plan, holds this one and ``resume``
@@ -93,6 +94,7 @@ class Study:
                 )
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_random_genotypes()
+        self._write_configs()
         if record is None:
             self._update_record()
 
@@ -100,8 +102,8 @@ class Study:
         return read_record(self.folder)
 
     def _update_record(self, change: Callable[[dict[str, Any]], None] | None = None) -> None:
-        """Rewrite ``study.json``: the plan and the command lines as they are now, what it
-        held already, and ``change`` applied to that."""
+        """Rewrite ``study.json``: the plan and the runs as they are now, what it held
+        already, and ``change`` applied to that."""
         record = self._read_record() or {}
         record.update(
             {
@@ -113,6 +115,7 @@ class Study:
                         "index": r.index,
                         "id": r.id,
                         "kind": r.kind,
+                        "config": r.config,
                         "command": r.command,
                         "depends": list(r.depends),
                     }
@@ -158,6 +161,22 @@ class Study:
             path.parent.mkdir(parents=True, exist_ok=True)
             genotype.save(path, overwrite=False)
 
+    def _write_configs(self) -> None:
+        """Each run's configuration file; one that is there already must be this plan's."""
+        genotypes = genotype_files(self.plan)
+        for run in self.runs:
+            path = config_path(self.folder, run)
+            text = run_config(self.plan, run, genotypes).to_json()
+            if path.is_file():
+                if path.read_text(encoding="utf-8") != text:
+                    raise StudyPlanError(
+                        f"{path} is not the configuration this plan gives its run; it was "
+                        "changed after the study started"
+                    )
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+
     # -- status -------------------------------------------------------------------------
 
     def is_done(self, run: StudyRun) -> bool:
@@ -183,7 +202,8 @@ class Study:
         return True
 
     def listing(self) -> str:
-        """Every run as a line ``index<TAB>id<TAB>command`` (``cnas study --list-runs``)."""
+        """Every run as a line ``index<TAB>id<TAB>command`` (``cnas study --list-runs``):
+        the command runs it by hand or on a cluster, in the study folder."""
         return "\n".join(f"{r.index}\t{r.id}\t{r.command}" for r in self.runs)
 
     def pending(self) -> list[StudyRun]:
@@ -191,14 +211,6 @@ class Study:
         return [r for r in self.runs if not self.is_done(r)]
 
     # -- running ------------------------------------------------------------------------
-
-    def argv_to_run(self, run: StudyRun) -> list[str]:
-        """What runs ``run`` here: its command with this Python's ``-m cnas`` (and
-        ``--resume`` for a training whose folder holds a checkpoint)."""
-        argv = [sys.executable, "-m", "cnas", *run.argv[1:]]
-        if run.kind == "train" and (self.folder / run.output / "last.pt").is_file():
-            argv.append("--resume")
-        return argv
 
     def _log(self, run: StudyRun) -> Path:
         return self.folder / "logs" / f"{run.id.replace('/', '--')}.log"
@@ -209,7 +221,7 @@ class Study:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as handle:
             handle.write(f"$ {run.command}\n".encode())
-        return start(run, self.argv_to_run(run), self.folder, log, threads)
+        return start(run, self.folder, log, threads)
 
     def _failure(self, run: StudyRun, code: int) -> StudyRunError:
         log = self._log(run)

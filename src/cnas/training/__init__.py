@@ -1,6 +1,10 @@
 """Train a genotype's network from scratch: the recipe of the paper, resumable, and
 distributed under ``torchrun``.
 
+A training is one typed configuration (``TrainConfig``: the genotype, the data, the
+recipe, the run-time options; ``TrainConfig.preset(dataset)`` for each dataset's
+recipe), assembled by ``Trainer.from_config``.
+
 Examples:
     >>> import cnas
     >>> config = cnas.training.TrainConfig.preset("cifar10")
@@ -8,30 +12,22 @@ Examples:
     (36, 20, 600, 16)
 """
 
-from typing import Any
-
-from .._deprecation import warn_deprecated
 from .._metrics import accuracy as accuracy
+from ._config import PRESETS as PRESETS
+from ._config import TrainConfig as TrainConfig
+from ._config import TrainRuntime as TrainRuntime
 from ._recipe import LabelSmoothingCrossEntropy as LabelSmoothingCrossEntropy
-from ._recipe import TrainConfig as TrainConfig
 from ._recipe import learning_rate as learning_rate
 from ._trainer import Trainer as Trainer
 from ._trainer import TrainResult as TrainResult
 
 __all__ = [
+    "PRESETS",
     "LabelSmoothingCrossEntropy",
     "TrainConfig",
     "TrainResult",
+    "TrainRuntime",
     "Trainer",
     "accuracy",
     "learning_rate",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "Cutout":
-        from ..data import Cutout
-
-        warn_deprecated("cnas.training.Cutout", removed_in="0.2", instead="cnas.data.Cutout")
-        return Cutout
-    raise AttributeError(f"module 'cnas.training' has no attribute {name!r}")

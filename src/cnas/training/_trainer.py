@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +16,29 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed as dist_utils
+from .._io import atomic_write_text
 from .._metrics import batch_totals, summarize
-from .._run import RunFolder, device_batches, make_loader, rng_state, set_rng_state
-from ..errors import CheckpointError, NonFiniteLossError
-from ..models import NetworkCIFAR, NetworkImageNet, network_config, save_pretrained
+from .._run import (
+    TEST_RESULT_NAME,
+    RunFolder,
+    device_batches,
+    make_loader,
+    rng_state,
+)
+from ..errors import NonFiniteLossError
+from ..models import (
+    NetworkCIFAR,
+    NetworkImageNet,
+    model_record,
+    network_config,
+    save_pretrained,
+)
 from ..ops import use_gemv_batchnorm
 from ..utils import count_madds, count_params
-from ._recipe import LabelSmoothingCrossEntropy, TrainConfig, learning_rate
+from ._assembly import assemble
+from ._config import TrainConfig
+from ._recipe import LabelSmoothingCrossEntropy, learning_rate
+from ._resume import restore
 
 __all__ = ["TrainResult", "Trainer"]
 
@@ -41,6 +57,9 @@ class TrainResult:
         final: The last epoch's validation metrics (``loss``, ``top1``, ``top5``).
         history: One dict per epoch, as in ``metrics.jsonl``.
         output_dir: Where the outputs are.
+        test: The final weights' score on the held-out test split (``loss``, ``top1``,
+            ``top5``, ``images``; also in ``test.json``), when the training loaded its
+            data with ``hold_out_test``; else ``None``.
     """
 
     best_top1: float
@@ -48,19 +67,7 @@ class TrainResult:
     final: dict[str, float]
     history: list[dict[str, Any]]
     output_dir: Path
-
-
-_RESUMABLE_CHANGES = frozenset({"num_workers", "max_steps", "compile", "channels_last"})
-"""The settings a resumed training may change silently: how it runs, not what it computes."""
-
-_LOGGED_CHANGES = {
-    "epochs": "the learning-rate schedule is stretched from here on",
-    "lr": "the learning-rate schedule is scaled from here on",
-    "lr_min": "the learning-rate schedule ends elsewhere",
-    "grad_clip": "gradients are clipped otherwise from here on",
-}
-"""The settings a resumed training may change with a warning: the ways to go on after a
-diverged loss (a lower ``lr``, tighter clipping) or to train longer."""
+    test: dict[str, float] | None = None
 
 
 class Trainer:
@@ -76,27 +83,22 @@ class Trainer:
     the model's plain BatchNorms become ``GemvBatchNorm2d`` in place (same parameters,
     state-dict keys and results; faster on several threads).
 
-    Outputs in ``output_dir``: ``metrics.jsonl`` (one line per epoch), ``last.pt`` and
-    ``best.pt`` (complete training state, written atomically), and at the end
-    ``model.safetensors`` with ``config.json``.
+    Outputs in ``output_dir``: ``config.json`` from the start (the model folder's
+    description, ``cnas.models.model_record``, with the run's ``train`` configuration),
+    ``metrics.jsonl`` (one line per epoch), ``last.pt`` and ``best.pt`` (complete training
+    state, written atomically), and at the end ``model.safetensors``, the model card and
+    (with a held-out test split) ``test.json``: the folder is then a saved model.
 
     Args:
         model: The network to train.
-        config: Hyper-parameters (see ``TrainConfig.preset``).
+        config: The recipe, the data ``fit`` loads when it is given none, and how it runs
+            (device, workers, progress, TensorBoard; see ``TrainConfig``).
         output_dir: Where outputs go.
-        dataset: Dataset name recorded in ``config.json``.
-        device: Default: CUDA when available.
         resume: Continue from ``output_dir/last.pt`` (or from this checkpoint path).
-        progress: tqdm bars (default: when stderr is a terminal).
-        image_size: Input size for the multiply-add count in the log (default 32 or 224).
-        tensorboard: Write TensorBoard events to ``output_dir/tensorboard`` (default: when
-            the ``tensorboard`` package is installed).
-        data_config: How the data was made (dataset, splits, held-out test), recorded in
-            ``config.json`` and the checkpoint; resuming with another is refused.
 
     The batch size (``config.batch_size``) is the global batch: under ``torchrun`` each
     of the ``world_size`` processes loads ``batch_size / world_size`` images per step,
-    as in search.
+    as in search. The device defaults to ``cuda:LOCAL_RANK`` when CUDA is available.
     """
 
     def __init__(
@@ -105,37 +107,32 @@ class Trainer:
         config: TrainConfig,
         output_dir: str | Path,
         *,
-        dataset: str = "custom",
-        device: str | torch.device | None = None,
         resume: bool | str | Path = False,
-        progress: bool | None = None,
-        image_size: int | None = None,
-        tensorboard: bool | None = None,
-        data_config: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, (NetworkCIFAR, NetworkImageNet)):
             raise TypeError(
                 f"model must be a NetworkCIFAR or NetworkImageNet, got {type(model).__name__}"
             )
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        runtime = config.runtime
         self.config = config
         self.output_dir = Path(output_dir)
-        self.dataset = dataset
-        self.device = torch.device(device) if device is not None else dist_utils.default_device()
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.device = runtime.resolve_device()
+        self.progress = runtime.show_progress()
         self.resume = resume
-        self.tensorboard = tensorboard
-        self.data_config = dict(data_config) if data_config is not None else None
         self.run_folder = RunFolder(self.output_dir, "training")
-        self.image_size = image_size or (224 if isinstance(model, NetworkImageNet) else 32)
         self.model = model
         self.model.to(self.device)
-        if config.channels_last:
+        self._data: tuple[Dataset[Any], Dataset[Any]] | None = None
+        self._data_from_config = False
+        if runtime.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if dist_utils.is_distributed():  # BatchNorm statistics over the global batch
             converted = dist_utils.sync_batchnorm(self.model, self.device)
             assert isinstance(converted, (NetworkCIFAR, NetworkImageNet))
             self.model = converted
-        if self.device.type == "cpu" and config.channels_last:
+        if self.device.type == "cpu" and runtime.channels_last:
             # ATen's channels-last BatchNorm is slow on several CPU threads (see
             # cnas.ops.GemvBatchNorm2d); plain BatchNorms (not the synchronized ones) switch over.
             use_gemv_batchnorm(self.model)
@@ -167,7 +164,7 @@ class Trainer:
                 self.runner,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
             )
-        if config.compile:
+        if runtime.compile:
             self.runner = torch.compile(self.runner)  # type: ignore[assignment]
         self.history: list[dict[str, Any]] = []
         self.epoch = 0
@@ -184,14 +181,14 @@ class Trainer:
             shuffle=shuffle,
             seed=self.config.seed,
             epoch=epoch,
-            num_workers=self.config.num_workers,
+            num_workers=self.config.runtime.num_workers,
             pin_memory=self.device.type == "cuda",
         )
 
     def _batches(
         self, data: Dataset[Any], epoch: int, shuffle: bool, desc: str, limit: int | None = None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        fmt = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        fmt = torch.channels_last if self.config.runtime.channels_last else torch.contiguous_format
         return device_batches(
             self._loader(data, epoch, shuffle),
             self.device,
@@ -209,17 +206,53 @@ class Trainer:
 
     # -- loop ---------------------------------------------------------------------------
 
-    def fit(self, train_data: Dataset[Any], val_data: Dataset[Any]) -> TrainResult:
-        """Train for ``config.epochs`` epochs (or ``config.max_steps`` steps), evaluating
-        on ``val_data`` after each epoch.
+    @classmethod
+    def from_config(
+        cls, config: TrainConfig, output_dir: str | Path, *, resume: bool | str | Path = False
+    ) -> Trainer:
+        """The training ``config`` describes: its genotype resolved (and recorded as
+        itself), its output folder checked, its data loaded, its network built (the
+        dataset's default network class, sizes as configured) under
+        ``torch.manual_seed(config.seed)``. ``fit()`` then trains on that data.
+
+        The one place where a training is assembled from settings (``cnas train`` and
+        studies use it).
 
         Raises:
+            ConfigError: settings that do not fit (an unknown genotype, no data part, fp16
+                without a GPU, an auxiliary head on images under 32x32), naming the field.
+            CheckpointError: the output folder holds another run, or nothing to resume.
+            DatasetNotFoundError: the data is missing.
+            ValueError: a network too large for the device.
+        """
+        model, config, data = assemble(config, output_dir, resume)
+        trainer = cls(model, config, output_dir, resume=resume)
+        trainer._data = data
+        return trainer
+
+    def fit(
+        self, train_data: Dataset[Any] | None = None, val_data: Dataset[Any] | None = None
+    ) -> TrainResult:
+        """Train for ``config.epochs`` epochs (or ``config.max_steps`` steps), evaluating
+        on ``val_data`` after each epoch; then, when the training loaded its data itself
+        with a held-out test split, score the final weights on it once (``test.json``).
+
+        Without data, the training loads what ``config.data`` describes (``from_config``
+        has loaded it already). The run's ``config.json`` records the data part only
+        when the training loaded its data itself.
+
+        Raises:
+            ValueError: one of the two datasets given alone.
             CheckpointError: resuming from a checkpoint of another model or run, or
                 ``output_dir`` already holds a run and ``resume`` is off.
         """
+        if (train_data is None) != (val_data is None):
+            raise ValueError("pass train_data and val_data together (or neither)")
+        if train_data is None or val_data is None:
+            train_data, val_data = self._own_data()
         self._prepare()  # from here on, this process holds the folder's lock
         try:
-            self.run_folder.open_tensorboard(self.tensorboard)
+            self.run_folder.open_tensorboard(self.config.runtime.tensorboard)
             try:
                 self._run(train_data, val_data)
             finally:
@@ -229,13 +262,81 @@ class Trainer:
                 if (self.history)
                 else {"loss": float("nan"), "top1": 0.0, "top5": 0.0}
             )
+            test = self._test() if self._data_from_config else None
             if dist_utils.is_main_process():
                 self._export(final)
         finally:
             self.run_folder.release()
         return TrainResult(
-            max(self.best_top1, 0.0), self.best_epoch, final, list(self.history), self.output_dir
+            max(self.best_top1, 0.0),
+            self.best_epoch,
+            final,
+            list(self.history),
+            self.output_dir,
+            test,
         )
+
+    def _own_data(self) -> tuple[Dataset[Any], Dataset[Any]]:
+        """The data the configuration describes (loaded once)."""
+        if self._data is None:
+            if self.config.data is None:
+                raise ValueError(
+                    "fit() needs data: pass train_data and val_data, or give the TrainConfig "
+                    "a data part (TrainConfig.preset(dataset) has one)"
+                )
+            train, val, _ = self.config.data.load_train(self.config.seed, self.config.cutout)
+            self._data = (train, val)
+        self._data_from_config = True
+        return self._data
+
+    @property
+    def dataset(self) -> str:
+        """The dataset's name the run records (``custom`` for data given to ``fit``)."""
+        data = self.config.data
+        return data.dataset if self._data_from_config and data is not None else "custom"
+
+    @property
+    def image_size(self) -> int:
+        """The images' size (of data given to ``fit``: the network's usual one)."""
+        data = self.config.data
+        if self._data_from_config and data is not None:
+            return data.info().image_size
+        return 224 if isinstance(self.model, NetworkImageNet) else 32
+
+    def _recorded_data(self) -> dict[str, Any] | None:
+        """The data part ``config.json`` and the checkpoint record: the configuration's
+        when the training loaded it, ``None`` for data given to ``fit``."""
+        data = self.config.data
+        return data.to_dict() if self._data_from_config and data is not None else None
+
+    def _test(self) -> dict[str, float] | None:
+        """The final weights' score on the held-out test split, written to ``test.json``
+        (``None`` without one)."""
+        data = self.config.data
+        if data is None or not data.hold_out_test:
+            return None
+        scored = self.evaluate(data.load_test())
+        if dist_utils.is_main_process():
+            model = self.model
+            shape = (model.in_channels, self.image_size, self.image_size)
+            record = {
+                "format": "cnas.test-result",
+                "version": 1,
+                "weights": "final",
+                "epochs": len(self.history),
+                "data": data.to_dict(),
+                "top1": scored["top1"],
+                "top5": scored["top5"],
+                "loss": scored["loss"],
+                "images": int(scored["images"]),
+                "params": count_params(model),
+                "madds": count_madds(model, shape),
+                "input_size": list(shape),
+            }
+            atomic_write_text(
+                self.output_dir / TEST_RESULT_NAME, json.dumps(record, indent=2) + "\n"
+            )
+        return scored
 
     def _run(self, train_data: Dataset[Any], val_data: Dataset[Any]) -> None:
         cfg = self.config
@@ -333,10 +434,14 @@ class Trainer:
         # the same keys save_pretrained writes, read from the network itself
         return network_config(self.model)
 
+    def _train_record(self) -> dict[str, Any]:
+        """The configuration as the run records it: its data part as ``fit`` used it."""
+        return {**self.config.to_dict(), "data": self._recorded_data()}
+
     def _state(self) -> dict[str, Any]:
         return {
             "model_config": self._model_config(),
-            "train_config": self.config.to_dict(),
+            "train_config": self._train_record(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -346,16 +451,14 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "history": self.history,
             "rng": rng_state(),
-            **({} if self.data_config is None else {"data": self.data_config}),
         }
 
     def _prepare(self) -> None:
-        config = {
-            "network": self._model_config(),
-            "dataset": self.dataset,
-            "train_config": self.config.to_dict(),
-            **({} if self.data_config is None else {"data": self.data_config}),
-        }
+        # the folder's one config.json: the model's description (as save_pretrained
+        # writes it at the end, with the metrics then) and the run's configuration
+        config = model_record(
+            self.model, dataset=self.dataset, extra={"train": self._train_record()}
+        )
         state = self.run_folder.prepare(
             config, resume=self.resume, require_checkpoint=self.resume is True
         )
@@ -380,73 +483,20 @@ class Trainer:
             )
 
     def _load(self, state: dict[str, Any], path: Path) -> None:
-        saved = state.get("model_config")
-        if saved != self._model_config():
-            what = (
-                f"{saved.get('network')}, C={saved.get('init_channels')}, "
-                f"layers={saved.get('layers')}"
-                if isinstance(saved, dict)
-                else "unknown"
-            )
-            raise CheckpointError(
-                f"{path} is a checkpoint of another network ({what}); it does not fit this one"
-            )
-        saved_data = state.get("data")
-        if (
-            saved_data is not None
-            and self.data_config is not None
-            and saved_data != self.data_config
-        ):
-            raise CheckpointError(
-                f"{path} is a run on other data: {saved_data} (now {self.data_config}); "
-                "resume it on the data it started with, or start a new run"
-            )
-        saved_config = state.get("train_config", {})
-        now = self.config.to_dict()
-        # (a setting only one side knows, from another cnas version, is not compared)
-        shared = sorted(set(saved_config) & set(now))
-        changed = [k for k in shared if saved_config[k] != now[k]]
-        refused = [
-            f"{k} {saved_config[k]!r} (now {now[k]!r})"
-            for k in changed
-            if k not in _RESUMABLE_CHANGES and k not in _LOGGED_CHANGES
-        ]
-        if refused:
-            raise CheckpointError(
-                f"{path} is a run with other settings: {', '.join(refused)}; resume it with "
-                "the settings it started with (its config.json has them), or start a new run"
-            )
-        try:
-            epoch, step = int(state["epoch"]), int(state["step"])
-            best_top1, best_epoch = float(state["best_top1"]), int(state["best_epoch"])
-            history = list(state["history"])
-            if len(history) != epoch or best_epoch > epoch:
-                raise ValueError(
-                    f"it holds {len(history)} epoch record(s) for {epoch} finished "
-                    f"epoch(s), its best epoch {best_epoch}"
-                )
-            # (checked before anything is loaded, so a refusal leaves this trainer as it was)
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{path} does not fit this training run: {exc}") from None
-        self.epoch, self.step, self.history = epoch, step, history
-        self.best_top1, self.best_epoch = best_top1, best_epoch
-        for k in changed:
-            if k in _LOGGED_CHANGES:
-                logger.warning(
-                    "resuming %s with %s=%r (it started with %r): %s",
-                    path.parent,
-                    k,
-                    now[k],
-                    saved_config[k],
-                    _LOGGED_CHANGES[k],
-                )
+        progress = restore(
+            state,
+            path,
+            network=self._model_config(),
+            config=self._train_record(),
+            model=self.model,
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+        )
+        self.epoch, self.step, self.history = progress.epoch, progress.step, progress.history
+        self.best_top1, self.best_epoch = progress.best_top1, progress.best_epoch
 
     def _export(self, final: dict[str, float]) -> None:
-        # the same writer as cnas.models.save_pretrained: weights, config.json, model card
+        # the writer of the folder's config.json at the start, now with the metrics
         save_pretrained(
             self.model,
             self.output_dir,
@@ -457,11 +507,7 @@ class Trainer:
                 "final_top1": final["top1"],
                 "final_top5": final["top5"],
             },
-            extra={
-                "run": self.run_folder.identity(),
-                "train_config": self.config.to_dict(),
-                **({} if self.data_config is None else {"data": self.data_config}),
-            },
+            extra={"run": self.run_folder.identity(), "train": self._train_record()},
             overwrite=True,
         )
 

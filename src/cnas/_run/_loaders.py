@@ -1,0 +1,102 @@
+"""Data loaders of a run: the global batch split over processes, and the loop over one.
+
+The batch-size convention, the same in search and training: a batch size is the
+**global** batch, summed over all processes; each of ``world_size`` processes loads
+``batch_size / world_size`` images per step (``per_process_batch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sized
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from .. import distributed as dist_utils
+
+__all__ = ["device_batches", "make_loader", "per_process_batch"]
+
+
+def per_process_batch(batch_size: int, world_size: int | None = None) -> int:
+    """The images each process loads per step for a global ``batch_size``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a multiple of the number of processes.
+    """
+    world = dist_utils.world_size() if world_size is None else world_size
+    if batch_size % world:
+        raise ValueError(
+            f"the global batch size {batch_size} is not divisible by the {world} processes; "
+            f"choose a multiple of {world}"
+        )
+    return batch_size // world
+
+
+def make_loader(
+    data: Dataset[Any],
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[Any]:
+    """A loader of ``data`` in global batches of ``batch_size``, one shard per process.
+
+    The order depends only on ``seed`` and ``epoch``, and is the same permutation for any
+    number of processes: process ``r`` of ``w`` takes every ``w``-th index of it, so one
+    process with a batch of ``B`` sees the same images per step as ``w`` processes with
+    ``B / w`` each.
+    """
+    world = dist_utils.world_size()
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        data, num_replicas=world, rank=dist_utils.rank(), shuffle=shuffle, seed=seed
+    )
+    sampler.set_epoch(epoch)
+    return DataLoader(
+        data,
+        batch_size=per_process_batch(batch_size, world),
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )
+
+
+def device_batches(
+    loader: Iterable[Any],
+    device: torch.device,
+    memory_format: torch.memory_format,
+    *,
+    limit: int | None,
+    desc: str,
+    progress: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(x, y)`` batches of ``loader`` on ``device``, ``x`` in ``memory_format``.
+
+    Stops after ``limit`` batches (``None``: all of them). With ``progress``, the main
+    process shows a tqdm bar named ``desc``; the bar closes however the loop ends.
+    """
+    bar = None
+    if progress and dist_utils.is_main_process():
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+
+        total: int | None = len(loader) if isinstance(loader, Sized) else None
+        if limit is not None:
+            total = min(total, limit) if total is not None else limit
+        bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    try:
+        if limit is not None and limit <= 0:
+            return
+        for i, (x, y) in enumerate(loader):
+            x = x.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            yield x, y.to(device, non_blocking=True)
+            if bar is not None:
+                bar.update(1)
+            if limit is not None and i + 1 >= limit:
+                break  # before the loader reads a batch that would not be used
+    finally:
+        if bar is not None:
+            bar.close()

@@ -1,0 +1,61 @@
+"""The network cnas builds for a dataset unless told otherwise: one table, read by the
+training presets, the cost model's ``NetworkSpec.for_dataset``, export and the model
+builders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["DEFAULT_NETWORKS", "DefaultNetwork", "default_network"]
+
+
+@dataclass(frozen=True)
+class DefaultNetwork:
+    """The evaluation network of a dataset.
+
+    Attributes:
+        network: ``"NetworkCIFAR"`` (a 3x3 stem for small images) or
+            ``"NetworkImageNet"`` (a strided stem for 224x224 images).
+        init_channels: Channels of the first cells (C).
+        layers: Cells.
+        source: Where the sizes come from.
+    """
+
+    network: Literal["NetworkCIFAR", "NetworkImageNet"]
+    init_channels: int
+    layers: int
+    source: str
+
+
+DEFAULT_NETWORKS: dict[str, DefaultNetwork] = {
+    "cifar10": DefaultNetwork(
+        "NetworkCIFAR", 36, 20, "the paper (CIFAR-10: C=36, 20 cells) and the original README"
+    ),
+    "imagenet": DefaultNetwork(
+        "NetworkImageNet", 48, 14, "the paper (ImageNet: C=48, 14 cells) and the original README"
+    ),
+    "digits": DefaultNetwork("NetworkCIFAR", 16, 8, "cnas: the search supernet's size, 8x8 images"),
+    "synthetic": DefaultNetwork("NetworkCIFAR", 8, 5, "cnas: a tiny network for tests"),
+}
+"""The default network of each dataset cnas knows."""
+
+
+def default_network(dataset: str) -> DefaultNetwork:
+    """The network cnas trains for ``dataset`` unless told otherwise.
+
+    Raises:
+        ValueError: an unknown dataset.
+
+    Examples:
+        >>> from cnas.models import default_network
+        >>> net = default_network("cifar10")
+        >>> net.network, net.init_channels, net.layers
+        ('NetworkCIFAR', 36, 20)
+    """
+    try:
+        return DEFAULT_NETWORKS[dataset]
+    except KeyError:
+        raise ValueError(
+            f"no default network for dataset {dataset!r}; known: {', '.join(DEFAULT_NETWORKS)}"
+        ) from None
