@@ -56,6 +56,7 @@ def setting(
     seed: bool = False,
     parse: Callable[[str], Any] | None = None,
     nonempty: bool = False,
+    metavar: str | None = None,
 ) -> Any:
     """A configuration field holding a value.
 
@@ -69,6 +70,7 @@ def setting(
         seed: An integer seed (0 .. 2**64 - 1).
         parse: How the command line reads its text (default: from the field's type).
         nonempty: A string or list that may not be empty.
+        metavar: How the command line's help names its value (default: its type).
     """
     metadata = {
         "flags": tuple(flags),
@@ -79,6 +81,7 @@ def setting(
         "seed": seed,
         "parse": parse,
         "nonempty": nonempty,
+        "metavar": metavar,
     }
     if isinstance(default, (dict, list)):
         raise TypeError("a mutable default: use a tuple, or a mapping field with part=False")

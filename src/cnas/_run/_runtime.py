@@ -32,7 +32,7 @@ class RuntimeConfig(Config):
             when the `tensorboard` package is installed.
     """
 
-    device: str | None = setting(None, flags=("--device",), nonempty=True)
+    device: str | None = setting(None, flags=("--device",), nonempty=True, metavar="DEVICE")
     num_workers: int = setting(0, flags=("--num-workers", "--num_workers"), minimum=0)
     progress: bool | None = setting(None, flags=("--progress",))
     channels_last: bool = setting(True, flags=("--channels-last",))

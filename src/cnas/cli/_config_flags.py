@@ -82,6 +82,9 @@ def add_config_flags(
         if not info.flags:
             continue
         help_text = _describe(cls, info.name)
+        for sibling in config_fields(cls):  # the part's fields it names, as their flags
+            if "_" in sibling.name and sibling.flags and sibling.name in help_text:
+                help_text = help_text.replace(sibling.name, sibling.flags[0])
         default = "unset" if info.default is None else info.text(info.default)
         options: dict[str, Any] = {"dest": _DEST + path, "default": argparse.SUPPRESS}
         flags = list(info.flags)
@@ -107,7 +110,9 @@ def add_config_flags(
         else:
             if info.kind == "choice":
                 options["choices"] = list(info.choices)
-                options["metavar"] = "{" + ",".join(map(str, info.choices)) + "}"
+                options["metavar"] = info.metadata.get("metavar") or (
+                    "{" + ",".join(map(str, info.choices)) + "}"
+                )
             else:
                 options["metavar"] = info.metadata.get("metavar") or (
                     info.kind.upper() if info.kind != "strs" else "A,B,..."

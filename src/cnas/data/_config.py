@@ -65,7 +65,7 @@ class DataConfig(Config):
     """
 
     dataset: DatasetName = setting("cifar10", flags=("--dataset",))
-    root: str = setting("data", flags=("--data",), nonempty=True)
+    root: str = setting("data", flags=("--data",), nonempty=True, metavar="DIR")
     download: bool = setting(True, flags=("--download",))
     train_portion: float | None = setting(
         None, flags=("--train-portion", "--train_portion"), above=0.0, below=1.0

@@ -77,7 +77,7 @@ class SpaceConfig(Config):
         n_nodes: Intermediate nodes per cell. Source: the paper (4, as DARTS).
     """
 
-    ops: tuple[str, ...] = setting(DARTS_OPS, flags=("--ops",), nonempty=True)
+    ops: tuple[str, ...] = setting(DARTS_OPS, flags=("--ops",), nonempty=True, metavar="OP,OP,...")
     n_nodes: int = setting(4, flags=("--nodes", "--n-nodes", "--n_nodes"), minimum=1)
 
     def validate(self) -> None:
@@ -225,7 +225,7 @@ class StrategyConfig(Config):
             batches (unset: all).
     """
 
-    name: str = setting("cnas", flags=("--strategy",), nonempty=True)
+    name: str = setting("cnas", flags=("--strategy",), nonempty=True, metavar="NAME")
     settings: Mapping[str, Any] = mapping_setting()
     derive_batches: int | None = setting(None, flags=("--derive-batches",), minimum=1)
 
@@ -346,7 +346,9 @@ class BudgetConfig(Config):
         flags=("--latency-table",),
         metavar="FILE",
     )
-    latency_device: str | None = setting(None, flags=("--latency-device",), nonempty=True)
+    latency_device: str | None = setting(
+        None, flags=("--latency-device",), nonempty=True, metavar="DEVICE"
+    )
     cost_weight: float | None = setting(None, flags=("--cost-weight",), minimum=0.0)
     cost_penalty: Literal["soft", "hard"] = setting("soft", flags=("--cost-penalty",))
     eval_init_channels: int | None = setting(None, flags=("--eval-init-channels",), minimum=1)
