@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import resource
 import sys
 from collections.abc import Callable, Iterator
@@ -63,12 +64,18 @@ def memory_bound() -> Iterator[None]:
 
 # -- values -----------------------------------------------------------------------------------
 
+HUGE_MARK = "\x00huge-integer\x00"
+"""A JSON value that ``dumps`` writes as an integer of 5,000 digits: past Python's limit
+for ``int("...")`` (4,300 digits), which ``json.loads`` raises a plain ValueError for."""
+
 SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
+    | st.just(HUGE_MARK)
+    | st.sampled_from([10**400, -(10**400)])  # ints no float can hold
 )
 JSON_VALUES = st.recursive(
     SCALARS,
@@ -77,6 +84,11 @@ JSON_VALUES = st.recursive(
     ),
     max_leaves=25,
 )
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps``, with each ``HUGE_MARK`` written as a 5,000-digit integer."""
+    return json.dumps(value).replace(json.dumps(HUGE_MARK), "9" * 5000)
 
 
 def _children(value: Any) -> list[Any]:
@@ -134,7 +146,7 @@ def test_genotype_json_in_every_layout_raises_only_genotype_errors(layout: str) 
     @fuzz(250)
     @given(st.data())
     def run(data: st.DataObject) -> None:
-        text = json.dumps(mutated(GENOTYPE_LAYOUTS[layout], data))
+        text = dumps(mutated(GENOTYPE_LAYOUTS[layout], data))
         try:
             genotype = cnas.Genotype.from_json(text)
         except GenotypeError:
@@ -146,7 +158,7 @@ def test_genotype_json_in_every_layout_raises_only_genotype_errors(layout: str) 
 
 
 @fuzz(300)
-@given(st.one_of(st.text(max_size=200), st.binary(max_size=200), JSON_VALUES.map(json.dumps)))
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200), JSON_VALUES.map(dumps)))
 def test_arbitrary_text_as_a_genotype_raises_only_genotype_errors(text: str | bytes) -> None:
     with contextlib.suppress(GenotypeError):
         cnas.Genotype.from_json(text)
@@ -217,7 +229,7 @@ SCHEDULE = cnas.CurriculumSchedule.grow_ops(SPACE, warmup_epochs=1, epochs_per_s
 @fuzz(400)
 @given(st.data())
 def test_curriculum_json_raises_only_value_errors(data: st.DataObject) -> None:
-    text = json.dumps(mutated(SCHEDULE, data))
+    text = dumps(mutated(SCHEDULE, data))
     try:
         schedule = cnas.CurriculumSchedule.from_json(text)
         schedule.validate(SPACE)
@@ -239,11 +251,90 @@ def test_study_plans_raise_only_study_plan_errors(data: st.DataObject) -> None:
     except cnas.study.StudyPlanError:
         return
     # a plan that is accepted expands into runs whose configurations are valid
-    from cnas.study._runs import genotype_files, run_config
+    from cnas.study._runs import run_config
 
     runs = cnas.study.Study(plan, "unused").runs
-    files = genotype_files(plan)
-    assert runs and all(run_config(plan, r, files).to_dict() for r in runs)
+    assert runs and all(run_config(plan, r).to_dict() for r in runs)
+
+
+def test_study_plan_files_raise_only_study_plan_errors(tmp_path: Path) -> None:
+    """The same through the file reader, with huge integers written as text."""
+    path = tmp_path / "plan.json"
+
+    @fuzz(200)
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        path.write_text(dumps(mutated(PLAN, data)))
+        with contextlib.suppress(cnas.study.StudyPlanError):
+            cnas.study.StudyPlan.from_file(path)
+
+    run()
+
+
+# -- a study's outputs, read by its report ---------------------------------------------------
+
+STUDY_OUTPUTS = {
+    "test.json": {"top1": 0.5, "top5": 0.9, "images": 10, "params": 100, "madds": 1000},
+    "result.json": {"val_accuracy": 0.4, "index": 0},
+    "scores.json": {"scores": [{"genotype": "random/r00.json", "val_accuracy": 0.3}]},
+}
+
+
+@pytest.mark.parametrize("name", list(STUDY_OUTPUTS))
+def test_study_outputs_raise_only_damaged_output_errors(name: str, tmp_path: Path) -> None:
+    """Each file a study's report reads is either refused (naming it) or gives the
+    numbers the report uses: finite shares and counts."""
+    from cnas.study._outputs import (
+        RESULT_SCHEMA,
+        SCORES_SCHEMA,
+        TEST_SCHEMA,
+        DamagedOutputError,
+        read_json,
+    )
+
+    schema = {"test.json": TEST_SCHEMA, "result.json": RESULT_SCHEMA, "scores.json": SCORES_SCHEMA}
+    path = tmp_path / name
+
+    @fuzz(200)
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        path.write_text(dumps(mutated(STUDY_OUTPUTS[name], data)))
+        try:
+            value = read_json(path, schema[name])
+        except DamagedOutputError as exc:
+            named = str(path) in str(exc)
+            assert named
+            return
+        shares = [value[k] for k in ("top1", "top5", "val_accuracy") if k in value]
+        shares += [s["val_accuracy"] for s in value.get("scores", [])]
+        assert all(0.0 <= float(v) <= 1.0 for v in shares)
+
+    run()
+
+
+def test_study_metrics_lines_raise_only_damaged_output_errors(tmp_path: Path) -> None:
+    from cnas.study._outputs import DamagedOutputError, search_summary
+
+    folder = tmp_path / "search"
+    (folder / "stages" / "stage-1").mkdir(parents=True)
+    (folder / "stages" / "stage-1" / "result.json").write_text('{"val_accuracy": 0.5}')
+    line = {"phase": "warmup", "images": 64, "time_s": 0.5, "loss": 2.3}
+
+    @fuzz(200)
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        lines = [dumps(mutated(line, data, mutations=2)) for _ in range(2)]
+        (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        try:
+            summary = search_summary(folder, 1)
+        except DamagedOutputError as exc:
+            named = "metrics.jsonl" in str(exc)
+            assert named
+            return
+        assert summary is not None
+        assert summary["supernet_images"] >= 0 and math.isfinite(summary["epochs_s"])
+
+    run()
 
 
 # -- a network's config.json ---------------------------------------------------------------------
@@ -280,6 +371,23 @@ def test_network_config_json_raises_only_weights_format_errors() -> None:
                 config[key] = data.draw(sizes)
         with contextlib.suppress(WeightsFormatError):
             network_from_config(config)
+
+    with memory_bound():
+        run()
+
+
+def test_network_config_files_raise_only_weights_format_errors(tmp_path: Path) -> None:
+    """``config.json`` as a file, huge integers included, through ``read_config``."""
+    from cnas.models._config import read_config
+
+    path = tmp_path / "config.json"
+
+    @fuzz(150, deadline_ms=10_000)
+    @given(st.data())
+    def run(data: st.DataObject) -> None:
+        path.write_text(dumps(mutated(CONFIG, data, mutations=2)))
+        with contextlib.suppress(WeightsFormatError):
+            network_from_config(read_config(path, str(path)))
 
     with memory_bound():
         run()

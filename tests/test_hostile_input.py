@@ -130,17 +130,17 @@ def test_evaluate_takes_a_trained_folder_and_refuses_nan_weights(
 def test_stale_temporary_files_of_a_killed_write_are_removed(tmp_path: Path) -> None:
     from cnas._run import RunFolder
 
-    folder = RunFolder(tmp_path, "training")
+    folder = RunFolder(tmp_path, "search")
     folder.prepare({}, resume=False)
     folder.release()
-    stale = tmp_path / ".last.pt.abc123_x.tmp"  # as mkstemp names atomic_path's files
+    stale = tmp_path / ".checkpoint.pt.abc123_x.tmp"  # as mkstemp names atomic_path's files
     stale.write_bytes(b"half a checkpoint")
     (tmp_path / "stages" / "stage-1").mkdir(parents=True)
     deep = tmp_path / "stages" / "stage-1" / ".supernet.safetensors.k3j9x_2a.tmp"
     deep.write_bytes(b"half the weights")
     mine = tmp_path / ".notes.txt.tmp"  # not a name atomic_path makes: left alone
     mine.write_text("x")
-    again = RunFolder(tmp_path, "training")
+    again = RunFolder(tmp_path, "search")
     again.prepare({}, resume=True)
     again.release()
     assert not stale.exists() and not deep.exists() and mine.exists()
@@ -194,13 +194,26 @@ def test_an_output_folder_under_a_file_is_one_line(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--arch", "CNAS", "--init-channels", "100000"], "the network would have"),
-        (["search", "--init-channels", "100000"], "the supernet would have"),
+        (["train", "--arch", "CNAS", "--init-channels", "100000"], "<= 1024"),
+        (["search", "--init-channels", "100000"], "<= 1024"),
+        (
+            ["train", "--arch", "CNAS", "--init-channels", "1000", "--layers", "60"],
+            "the network would have",
+        ),
+        (["search", "--init-channels", "1000", "--layers", "20"], "the supernet would have"),
         (["train", "--arch", "CNAS", "--layers", "5000"], "layers must be at most 200"),
         (["search", "--nodes", "1000"], "--nodes: must be at most 32"),
         (["search", "--temperature", "0"], "temperature must be positive"),
     ],
-    ids=["train C", "search C", "train layers", "search nodes", "temperature 0"],
+    ids=[
+        "train C",
+        "search C",
+        "train memory",
+        "search memory",
+        "train layers",
+        "search nodes",
+        "temperature 0",
+    ],
 )
 def test_sizes_that_cannot_fit_are_refused_before_any_work(
     argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -218,14 +231,14 @@ def test_a_config_json_too_large_to_hold_is_refused_before_it_is_built() -> None
     config = {
         "network": "NetworkCIFAR",
         "genotype": cnas.genotypes.CNAS.to_dict(),
-        "init_channels": 10**6,
+        "init_channels": 1000,
         "num_classes": 10,
-        "layers": 20,
+        "layers": 100,
         "auxiliary": False,
     }
     with pytest.raises(WeightsFormatError, match="would have .* weights: .* GiB for its weights"):
         network_from_config(config, "config.json")
-    with pytest.raises(WeightsFormatError, match="too large to be built"):
+    with pytest.raises(WeightsFormatError, match="C must be at most 1,024"):
         network_from_config({**config, "init_channels": 2**40}, "config.json")
 
 

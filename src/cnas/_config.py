@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from ._config_fields import close_matches, config_fields
-from ._io import atomic_write_text
+from ._io import atomic_write_text, parse_json, shorten
 from .errors import ConfigError
 
 __all__ = [
@@ -205,11 +205,11 @@ class Config:
             found = data.pop("format", cls.FORMAT)
             if found != cls.FORMAT:
                 raise ConfigError(
-                    "format", f"this is a {found!r} file, not a {cls.FORMAT!r} configuration"
+                    "format", f"this is a {shorten(found)} file, not a {cls.FORMAT!r} configuration"
                 )
             version = data.pop("version", 1)
             if version != 1:
-                raise ConfigError("version", f"this cnas reads version 1, got {version!r}")
+                raise ConfigError("version", f"this cnas reads version 1, got {shorten(version)}")
             run = data.pop("run", None)
             kind = run.get("kind") if isinstance(run, Mapping) else None
             if kind is not None and cls.RUN_KIND and kind != cls.RUN_KIND:
@@ -299,8 +299,8 @@ class Config:
         except (UnicodeDecodeError, IsADirectoryError) as exc:
             raise ConfigError(str(p), f"not a JSON configuration ({exc})") from None
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            data = parse_json(text)
+        except ValueError as exc:
             raise ConfigError(str(p), f"not valid JSON ({exc})") from None
         try:
             return cls.from_dict(data)

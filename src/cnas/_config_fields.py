@@ -14,6 +14,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from ._io import shorten
 from .errors import ConfigError
 
 __all__ = ["SEED_LIMIT", "FieldInfo", "close_matches", "config_fields", "field_help"]
@@ -24,6 +25,8 @@ SEED_LIMIT = 2**64
 
 def close_matches(name: str, known: Sequence[str]) -> str:
     """``"; did you mean 'x'?"`` for a name close to one of ``known`` (else ``""``)."""
+    if len(name) > 200:  # no field name is that long (and difflib would take minutes)
+        return ""
     found = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     initials = "".join(word[:1] for word in name.split("_"))  # learning_rate -> lr
     if "_" in name and initials in known and initials not in found:
@@ -130,14 +133,16 @@ class FieldInfo:
         if kind == "choice":
             if value not in self.choices or isinstance(value, bool):
                 hint = close_matches(str(value), [str(c) for c in self.choices])
-                raise ConfigError(path, f"expected {self.expected()}, got {value!r}{hint}")
+                raise ConfigError(path, f"expected {self.expected()}, got {shorten(value)}{hint}")
             return value
         if kind == "strs":
             if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
                 raise self._bad(value, path)
             items = tuple(value)
             if not all(isinstance(v, str) and v for v in items):
-                raise ConfigError(path, f"expected a list of non-empty strings, got {value!r}")
+                raise ConfigError(
+                    path, f"expected a list of non-empty strings, got {shorten(value)}"
+                )
             if self.metadata.get("nonempty") and not items:
                 raise ConfigError(path, "expected a non-empty list of strings, got []")
             return items
@@ -152,12 +157,12 @@ class FieldInfo:
             if isinstance(value, Mapping):
                 return self.part_type.from_dict(value, where=path)
             raise ConfigError(
-                path, f"expected a {self.part_type.__name__} or an object, got {value!r}"
+                path, f"expected a {self.part_type.__name__} or an object, got {shorten(value)}"
             )
         raise AssertionError(kind)  # pragma: no cover
 
     def _bad(self, value: Any, path: str) -> ConfigError:
-        return ConfigError(path, f"expected {self.expected()}, got {value!r}")
+        return ConfigError(path, f"expected {self.expected()}, got {shorten(value)}")
 
     def _bounds(self, value: float, path: str) -> None:
         meta = self.metadata
@@ -188,12 +193,12 @@ class FieldInfo:
             try:
                 return int(text)
             except ValueError:
-                raise ValueError(f"expected {self.expected()}, got {text!r}") from None
+                raise ValueError(f"expected {self.expected()}, got {shorten(text)}") from None
         if self.kind == "float":
             try:
                 return float(text)
             except ValueError:
-                raise ValueError(f"expected {self.expected()}, got {text!r}") from None
+                raise ValueError(f"expected {self.expected()}, got {shorten(text)}") from None
         if self.kind == "strs":
             return tuple(item.strip() for item in text.split(",") if item.strip())
         if self.kind == "choice" and self.choices and isinstance(self.choices[0], int):

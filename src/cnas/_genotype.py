@@ -21,7 +21,7 @@ from ._genotype_formats import (
     pairs_to_edges,
     parse_darts_repr,
 )
-from ._io import atomic_write_text
+from ._io import atomic_write_text, parse_json
 from .errors import GenotypeError
 from .ops import DARTS_OPS, get_op, is_registered
 
@@ -413,8 +413,8 @@ class Genotype:
             GenotypeError: the text is not JSON, or not a genotype in a known layout.
         """
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as exc:
+            data = parse_json(text)
+        except (ValueError, TypeError) as exc:
             raise GenotypeError(f"malformed genotype JSON: {exc}") from None
         return cls.from_dict(data)
 

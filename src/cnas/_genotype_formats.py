@@ -5,10 +5,10 @@ constructors call these; each raises ``GenotypeError`` naming the bad field."""
 from __future__ import annotations
 
 import ast
-import json
 from collections.abc import Iterable
 from typing import Any
 
+from ._io import parse_json
 from .errors import GenotypeError
 
 __all__ = [
@@ -35,8 +35,8 @@ def arch_record(arch: object) -> dict[str, Any]:
     """The genotype object of an original ``arch-*.json`` record's ``"arch"`` field."""
     if isinstance(arch, str):
         try:
-            arch = json.loads(arch)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            arch = parse_json(arch)
+        except ValueError as exc:
             raise GenotypeError(f"arch: not a genotype JSON string: {exc}") from None
     if not isinstance(arch, dict):
         raise GenotypeError(

@@ -10,8 +10,17 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ATOMIC_TEMPORARY", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "ATOMIC_TEMPORARY",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "find_link",
+    "parse_json",
+    "shorten",
+]
 
 ATOMIC_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 """The name of ``atomic_path``'s temporary files (``.NAME.XXXXXXXX.tmp``, as ``mkstemp``
@@ -102,3 +111,55 @@ def atomic_write_bytes(
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` for a user's file, where every way the text can fail to be JSON is
+    one ``ValueError`` with a short reason: malformed text, bytes that are not UTF-8,
+    nesting past the recursion limit, an integer of more digits than Python converts
+    (``sys.get_int_max_str_digits()``, 4,300 by default).
+
+    Raises:
+        ValueError: the text is not JSON this reader takes.
+    """
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except ValueError as exc:  # an integer too long to convert, and the like
+        raise ValueError(f"not JSON this reader takes: {str(exc)[:120]}") from None
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters with ``...``: for a user's value in a
+    one-line message (a 10 MB op name must not make a 20 MB error).
+
+    Examples:
+        >>> shorten("x" * 100, 10)
+        "'xxxxxx..."
+    """
+    text = (
+        repr(value)
+        if not isinstance(value, str) or len(value) <= 4 * limit
+        else repr(value[: 4 * limit])
+    )
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def find_link(folder: Path) -> Path | None:
+    """The first symbolic link under ``folder`` (to a file, a folder or nowhere), walking
+    without following links; ``None`` when there is none or no such folder."""
+    if not folder.is_dir():
+        return None
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in (*dirs, *files):
+            entry = Path(root) / name
+            if entry.is_symlink():
+                return entry
+    return None

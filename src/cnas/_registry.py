@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
+from ._io import shorten
 from .errors import UnknownNameError
 
 __all__ = ["IDENTIFIER", "Registry", "close_matches"]
@@ -104,7 +105,7 @@ class Registry(Generic[T]):
             ValueError: naming the bad name and the rule.
         """
         if not isinstance(name, str) or not self._pattern.match(name):
-            raise ValueError(f"invalid {self.kind} name {name!r}: {self._rule}")
+            raise ValueError(f"invalid {self.kind} name {shorten(name)}: {self._rule}")
         return name
 
     def add(self, name: str, value: T, *, override: bool = False) -> None:
@@ -139,7 +140,7 @@ class Registry(Generic[T]):
         with self._lock:
             key = self._key(name)
             if key is None:
-                raise self.error(f"cannot unregister unknown {self.kind} {name!r}")
+                raise self.error(f"cannot unregister unknown {self.kind} {shorten(name)}")
             if self._fold(key) in self._protected:
                 raise ValueError(f"{self.kind} {key!r} is built in and cannot be removed")
             del self._values[key]
@@ -161,7 +162,9 @@ class Registry(Generic[T]):
             raise self.error(
                 f"{self.kind} {name!r} failed to load from its plugin: {self._plugin_errors[name]}"
             )
-        raise self.error(f"unknown {self.kind} {name!r}{close_matches(str(name), self._values)}")
+        raise self.error(
+            f"unknown {self.kind} {shorten(name)}{close_matches(str(name), self._values)}"
+        )
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
@@ -230,6 +233,9 @@ class Registry(Generic[T]):
 def close_matches(name: str, known: Iterable[str]) -> str:
     """Return a "did you mean ...?" fragment and the list of known names, for messages."""
     known_sorted = sorted(known)
-    matches = difflib.get_close_matches(name, known_sorted, n=3, cutoff=0.6)
+    # a name far longer than any known one matches none (and difflib would take minutes)
+    longest = max((len(k) for k in known_sorted), default=0)
+    close = len(name) <= 2 * longest + 10
+    matches = difflib.get_close_matches(name, known_sorted, n=3, cutoff=0.6) if close else []
     hint = f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
     return f"{hint or ';'} known: {', '.join(known_sorted)}"

@@ -39,6 +39,7 @@ __all__ = [
     "Seq",
     "Tensor",
     "digest",
+    "finite_or_none",
     "validate",
 ]
 
@@ -122,16 +123,21 @@ class Int:
 
 @dataclass(frozen=True)
 class Number:
-    """An int or float (not a bool); finite unless ``finite`` is False; at least
-    ``minimum`` when given."""
+    """An int or float (not a bool) that a float can hold (not ``10**400``); finite
+    unless ``finite`` is False; at least ``minimum`` when given."""
 
     minimum: float | None = None
     finite: bool = True
 
     def __call__(self, value: Any, where: str) -> None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and self.finite and not math.isfinite(value):
-            ok = False
+        if ok:
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond any float: 10**400
+                ok = False
+            else:
+                ok = math.isfinite(number) or not self.finite
         if ok and self.minimum is not None and not value >= self.minimum:
             ok = False
         if not ok:
@@ -139,6 +145,23 @@ class Number:
             if self.minimum is not None:
                 what += f" >= {self.minimum}"
             raise SchemaError(where, f"expected {what}, got {_show(value)}")
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float if it is a finite number (not a bool), else ``None``: for a
+    number read from a file that may hold anything (``"slow"``, ``1e999``, ``10**400``).
+
+    Examples:
+        >>> finite_or_none(2), finite_or_none(float("nan")), finite_or_none(10**400)
+        (2.0, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from ._validation import check_int
+from ._io import parse_json
+from ._validation import MAX_EPOCHS, check_int, seeded
 from .ops import get_op
 from .space import SearchSpace
 
@@ -40,8 +41,8 @@ class Stage:
     def __post_init__(self) -> None:
         check_int("n_ops", self.n_ops)
         check_int("n_nodes", self.n_nodes)
-        check_int("warmup_epochs", self.warmup_epochs, 0)
-        check_int("epochs", self.epochs, 0)
+        check_int("warmup_epochs", self.warmup_epochs, 0, MAX_EPOCHS)
+        check_int("epochs", self.epochs, 0, MAX_EPOCHS)
 
 
 class CurriculumSchedule:
@@ -115,8 +116,8 @@ class CurriculumSchedule:
         Op 0 of the space comes first; the others follow in an order shuffled by ``seed``
         (``torch.randperm`` with a generator seeded by ``seed``, as the original code does).
         """
-        first, *rest = space.ops
-        perm = torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed)).tolist()
+        first, *rest = _space(space, "grow_ops").ops
+        perm = torch.randperm(len(rest), generator=seeded(seed)).tolist()
         order = [first, *(rest[i] for i in perm)]
         stages = [
             Stage(k, space.n_nodes, warmup_epochs, epochs_per_stage)
@@ -129,6 +130,7 @@ class CurriculumSchedule:
         cls, space: SearchSpace, warmup_epochs: int = 20, epochs_per_stage: int = 40
     ) -> CurriculumSchedule:
         """The node curriculum: stage ``k`` allows ``k`` intermediate nodes and every op."""
+        _space(space, "grow_nodes")
         stages = [
             Stage(space.n_ops, n, warmup_epochs, epochs_per_stage)
             for n in range(1, space.n_nodes + 1)
@@ -140,6 +142,7 @@ class CurriculumSchedule:
         cls, space: SearchSpace, warmup_epochs: int = 20, epochs: int = 40
     ) -> CurriculumSchedule:
         """No curriculum: one stage over the whole space (the paper's baseline)."""
+        _space(space, "fixed")
         return cls([Stage(space.n_ops, space.n_nodes, warmup_epochs, epochs)], space.ops)
 
     # -- accessors -------------------------------------------------------------------------
@@ -252,7 +255,16 @@ class CurriculumSchedule:
             ValueError: malformed JSON or not a schedule.
         """
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ValueError(f"malformed curriculum JSON: {exc or 'nested too deeply'}") from None
+            data = parse_json(text)
+        except ValueError as exc:
+            raise ValueError(f"malformed curriculum JSON: {exc}") from None
         return cls.from_dict(data)
+
+
+def _space(space: object, method: str) -> SearchSpace:
+    """``space`` if it is a ``SearchSpace``; else the ``TypeError`` a method gives."""
+    if not isinstance(space, SearchSpace):
+        raise TypeError(
+            f"CurriculumSchedule.{method} takes a cnas.SearchSpace, got {type(space).__name__}"
+        )
+    return space

@@ -21,6 +21,7 @@ __all__ = [
     "BudgetError",
     "CheckpointError",
     "CnasError",
+    "ConcurrentRunError",
     "ConfigError",
     "DatasetNotFoundError",
     "GenotypeError",
@@ -44,6 +45,13 @@ class CnasError(Exception):
     """The base of every exception type in this module."""
 
 
+class ConcurrentRunError(CnasError, RuntimeError):
+    """A search or training was started while another one runs in another thread of the
+    same process. Runs draw from torch's global random generator (augmentation, drop-path,
+    the initial weights), so two at once would not give the results either gives alone:
+    runs in one process must be sequential (a study runs each in a process of its own)."""
+
+
 class ConfigError(CnasError, ValueError):
     """A run configuration (``SearchConfig``, ``TrainConfig``, ``DataConfig``, ...) or a
     configuration file holds a value that cannot be used, or a key that no field has.
@@ -53,7 +61,9 @@ class ConfigError(CnasError, ValueError):
     """
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}" if path else reason)
+        # a key of a user's file can be anything: shown cut to 100 characters
+        shown = path if len(path) <= 100 else path[:97] + "..."
+        super().__init__(f"{shown}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
 

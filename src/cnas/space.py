@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 
 from ._genotype import Genotype
+from ._io import shorten
 from ._validation import check_int
 from .ops import DARTS_OPS as DARTS_OPS
 from .ops import get_op
@@ -46,7 +47,7 @@ class SearchSpace:
 
     def __init__(self, ops: Iterable[str] = DARTS_OPS, n_nodes: int = 4) -> None:
         if isinstance(ops, str):
-            raise ValueError(f"ops must be a list of op names, got the string {ops!r}")
+            raise ValueError(f"ops must be a list of op names, got the string {shorten(ops)}")
         op_list = tuple(ops)
         if not op_list:
             raise ValueError("a search space needs at least one op")
@@ -57,7 +58,7 @@ class SearchSpace:
             except KeyError as exc:
                 raise ValueError(f"search space: {exc}") from None
             if name in seen:
-                raise ValueError(f"search space: op {name!r} is listed twice")
+                raise ValueError(f"search space: op {shorten(name)} is listed twice")
             seen.add(name)
         check_int("n_nodes", n_nodes)
         if n_nodes > MAX_NODES:

@@ -15,7 +15,7 @@ from ._mixed_weights import MixedWeights as MixedWeights
 from ._mixed_weights import _nodes_for_edges
 from ._mixed_weights import edge_count as edge_count
 from ._mixed_weights import edge_index as edge_index
-from ._validation import check_images, check_int, check_layers
+from ._validation import check_images, check_network_sizes
 from .ops import (
     FactorizedReduce,
     FinalBatchNorm,
@@ -399,15 +399,7 @@ class SuperNet(nn.Module):
         channels_last: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("C", C),
-            ("num_classes", num_classes),
-            ("layers", layers),
-            ("in_channels", in_channels),
-            ("stem_multiplier", stem_multiplier),
-        ):
-            check_int(name, value)
-        check_layers(layers)
+        check_network_sizes(C, num_classes, layers, in_channels, stem_multiplier=stem_multiplier)
         if not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a cnas.SearchSpace, got {type(space).__name__}")
         self.space = space

@@ -1,9 +1,11 @@
 """Attack a tiny search and a tiny training as a hostile user would, and print the table
-of docs/reliability.md: SIGKILLs at many moments, damaged and ill-formed checkpoints, and
-bad command lines; for each, whether the run survived or was refused in one line, and
-whether anything was lost.
+of docs/reliability.md: SIGKILLs at many moments, damaged and ill-formed checkpoints, bad
+command lines, and the families of round 3 (attack_families.py: folders that are not
+runs, symbolic links, hostile Hub servers, bounds, empty data, huge JSON integers,
+damaged study outputs); for each, whether the run survived or was refused in one line,
+and whether anything was lost.
 
-Usage: python tests/scripts/attack.py [--quick] [--flips N] [--work DIR]
+Usage: python tests/scripts/attack.py [--quick] [--flips N] [--work DIR] [--only NAME ...]
 
 ``--quick`` (the test suite's) kills once per run kind and flips fewer bytes.
 """
@@ -25,6 +27,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import attack_families  # noqa: E402
 import torch  # noqa: E402
 
 from cnas._run import load_checkpoint, save_checkpoint  # noqa: E402
@@ -279,6 +282,17 @@ def bad_inputs(work: Path) -> Row:
 
 # -- the table ----------------------------------------------------------------------------------
 
+ATTACKS = ("kills", "files", "inputs")
+FAMILIES: dict[str, Callable[[Path], Row]] = {
+    "folders": attack_families.foreign_folders,
+    "links": attack_families.links,
+    "hub": lambda work: attack_families.hostile_hubs(),
+    "bounds": lambda work: attack_families.bounds(),
+    "empty": attack_families.empty_data,
+    "json": attack_families.huge_integers,
+    "study": attack_families.damaged_study_outputs,
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -287,12 +301,12 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="work folder (default: a temporary one)")
     parser.add_argument(
         "--only",
-        choices=["kills", "files", "inputs"],
+        choices=[*ATTACKS, *FAMILIES],
         action="append",
         help="run only these attacks (repeatable; default: all)",
     )
     args = parser.parse_args()
-    only = set(args.only or ["kills", "files", "inputs"])
+    only = set(args.only or [*ATTACKS, *FAMILIES])
     work = Path(args.work or tempfile.mkdtemp(prefix="cnas-attack-"))
     work.mkdir(parents=True, exist_ok=True)
     flip_count = args.flips or (20 if args.quick else 300)
@@ -315,6 +329,9 @@ def main() -> None:
         rows.append(ill_formed(train, "training", _resume_training))
     if "inputs" in only:
         rows.append(bad_inputs(work))
+    for name, family in FAMILIES.items():
+        if name in only:
+            rows.append(family(work))
     print("| attack | tried | held | held means |")
     print("|---|---:|---:|---|")
     for attack, tried, ok, meaning in rows:

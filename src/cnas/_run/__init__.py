@@ -24,6 +24,7 @@ from ._folder import METRICS_NAME as METRICS_NAME
 from ._folder import TEST_RESULT_NAME as TEST_RESULT_NAME
 from ._folder import RunFolder as RunFolder
 from ._folder import json_line as json_line
+from ._loaders import check_data as check_data
 from ._loaders import device_batches as device_batches
 from ._loaders import make_loader as make_loader
 from ._loaders import per_process_batch as per_process_batch
@@ -41,6 +42,7 @@ __all__ = [
     "RunFolder",
     "RunKind",
     "RuntimeConfig",
+    "check_data",
     "device_batches",
     "json_line",
     "load_checkpoint",

@@ -13,8 +13,9 @@ A run is a folder with an identity and a history:
 - ``.lock``: held (``flock``) by the process that runs in the folder, with its pid; the
   operating system releases it when the process ends.
 
-``RunFolder`` makes the folder ready (fresh, resumed, or refused: a folder that holds
-another run or a run of another kind is never overwritten).
+``RunFolder`` makes the folder ready (fresh, resumed, or refused: a run starts only in
+an empty or new folder, or resumes its own run; a folder that holds anything else, a run
+of another kind, or a symbolic link is refused and left as it is).
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ import json
 import logging
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist_utils
-from .._io import ATOMIC_TEMPORARY, atomic_write_text
+from .._io import atomic_write_text, find_link, parse_json
 from .._version import __version__
-from ..errors import CheckpointError, RunLockedError
+from ..errors import CheckpointError, ConcurrentRunError, RunLockedError
 from ._checkpoints import (
     CHECKPOINT_FORMATS,
     CHECKPOINT_NAMES,
@@ -39,6 +41,61 @@ from ._checkpoints import (
     seal_checkpoint,
     write_checkpoint,
 )
+
+RUN_FILES: dict[str, tuple[str, ...]] = {
+    "search": (
+        *("config.json", "checkpoint.pt", "metrics.jsonl", "curriculum.json"),
+        *("genotype.json", "report.md", "front.png"),
+    ),
+    "training": (
+        *("config.json", "last.pt", "best.pt", "metrics.jsonl", "model.safetensors"),
+        *("README.md", "test.json"),
+    ),
+}
+"""The files a run writes at the top of its folder (a search also in ``stages/stage-K/``:
+``STAGE_FILES``): only their atomic temporaries are cleaned up."""
+
+STAGE_FILES = (
+    *("genotype.json", "result.json", "cells.svg", "cells.gv"),
+    *("strategy.json", "supernet.safetensors", "strategy.safetensors"),
+)
+"""The files a search writes in each ``stages/stage-K/`` folder."""
+
+_IGNORED = frozenset({".lock"})  # what a run that died before config.json may have left
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+_RUNNING: dict[int, list[Path]] = {}  # thread ident -> the run folders it has open
+_RUNNING_LOCK = threading.Lock()
+
+
+def _enter_run(path: Path) -> None:
+    """Note that this thread runs in ``path``; refuse while another thread runs.
+
+    Raises:
+        ConcurrentRunError: another thread of this process runs a search or training.
+    """
+    me = threading.get_ident()
+    with _RUNNING_LOCK:
+        others = [p for t, paths in _RUNNING.items() if t != me for p in paths]
+        if others:
+            raise ConcurrentRunError(
+                f"{others[0]} is being searched or trained in another thread of this process; "
+                "runs draw from torch's global random generator, so runs in one process "
+                "must be sequential (or each in a process of its own, as cnas study runs them)"
+            )
+        _RUNNING.setdefault(me, []).append(path)
+
+
+def _leave_run(path: Path) -> None:
+    me = threading.get_ident()
+    with _RUNNING_LOCK:
+        paths = _RUNNING.get(me, [])
+        if path in paths:
+            paths.remove(path)
+        if not paths:
+            _RUNNING.pop(me, None)
+
 
 try:  # POSIX; elsewhere folders are not locked
     import fcntl
@@ -102,6 +159,7 @@ class RunFolder:
         self.checkpoint = self.path / CHECKPOINT_NAMES[kind]
         self._writer: Any = None
         self._lock: Any = None
+        self._entered = False
 
     # -- preparing --------------------------------------------------------------------------
 
@@ -133,12 +191,19 @@ class RunFolder:
                 checkpoint is corrupt or foreign. Nothing is overwritten.
         """
         self.check(resume=resume, require_checkpoint=require_checkpoint)
+        _enter_run(self.path)
+        self._entered = True
         if dist_utils.is_main_process():
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
+                self.release()
                 raise CheckpointError(f"cannot create {self.path}: {exc.strerror}") from None
-            self.acquire()
+            try:
+                self.acquire()
+            except BaseException:
+                self.release()
+                raise
         full = {"run": {**self.identity(), **(record or {})}, **config}
         try:
             return self._prepare(full, resume, require_checkpoint)
@@ -175,6 +240,13 @@ class RunFolder:
         Raises:
             CheckpointError: see ``prepare``.
         """
+        try:
+            str(self.path).encode("utf-8")
+        except UnicodeEncodeError:
+            raise CheckpointError(
+                f"{str(self.path)!r} is not a UTF-8 path; cnas records its run folder in its "
+                "files: choose a folder whose name is UTF-8"
+            ) from None
         existing = self.path  # the folder, or its nearest ancestor that exists
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -184,11 +256,14 @@ class RunFolder:
             raise CheckpointError(f"{self.path} is under {existing}, which is a file, not a folder")
         if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
             raise CheckpointError(f"cannot write in {existing}: permission denied")
+        self._refuse_links()
         self._refuse_locked()
         self._refuse_other_kind()
         if not isinstance(resume, bool):
             if not Path(resume).is_file():
                 raise CheckpointError(f"nothing to resume: {resume} does not exist")
+            if not self.checkpoint.exists():
+                self._refuse_foreign_contents()
             return
         if self.checkpoint.exists():
             if not resume:
@@ -205,17 +280,69 @@ class RunFolder:
                 f"{self.path} holds {METRICS_NAME} but no {self.checkpoint.name}; refusing to "
                 "overwrite another run's outputs: choose another output directory"
             )
+        self._refuse_foreign_contents()
+
+    def _refuse_foreign_contents(self) -> None:
+        """A run starts only in an empty or new folder, or in one that holds its own run
+        (a run of this kind that stopped before its first checkpoint).
+
+        Raises:
+            CheckpointError: naming what the folder holds.
+        """
+        if not self.path.is_dir() or self._recorded_kind() == self.kind:
+            return
+        found = sorted(
+            entry.name
+            for entry in self.path.iterdir()
+            if entry.name not in _IGNORED and not self._own_temporary(entry.name, RUN_FILES)
+        )
+        if found:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise CheckpointError(
+                f"{self.path} is not empty and holds no cnas {self.kind} run ({shown}); "
+                "nothing in it is overwritten: start the run in an empty or new folder"
+            )
+
+    def _refuse_links(self) -> None:
+        """cnas writes only inside the run folder: a symbolic link in it (to a file, to a
+        folder, dangling) could send a write elsewhere, so a folder that holds one is
+        refused."""
+        entry = find_link(self.path)
+        if entry is not None:
+            raise CheckpointError(
+                f"{entry} is a symbolic link; cnas writes only inside its run folder "
+                "and refuses links in it: remove the link or choose another folder"
+            )
+
+    def _own_temporary(
+        self, name: str, files: Mapping[str, tuple[str, ...]] | tuple[str, ...]
+    ) -> bool:
+        """Whether ``name`` is an atomic temporary (``.NAME.XXXXXXXX.tmp``) of one of the
+        run's own files."""
+        own = files[self.kind] if isinstance(files, Mapping) else files
+        for file in own:
+            prefix = f".{file}."
+            rest = name[len(prefix) :] if name.startswith(prefix) else ""
+            if len(rest) == 12 and rest.endswith(".tmp") and rest[:8].replace("_", "a").isalnum():
+                return True
+        return False
 
     def _remove_stale_temporaries(self) -> None:
-        """Delete the temporary files that atomic writes of a run killed mid-write left
-        (``.last.pt.k3j9x_2a.tmp``, also in ``stages/``): only the holder of the lock
-        writes here, so no other writer's file is among them."""
+        """Delete the temporary files that atomic writes of this run, killed mid-write,
+        left (``.last.pt.k3j9x_2a.tmp``): only those of the run's own files, at the top
+        of its folder and in a search's ``stages/stage-K/`` folders, never elsewhere
+        (another run's folder below this one, a user's file)."""
         if not self.path.is_dir():
             return
-        for tmp in self.path.rglob(".*.tmp"):
-            if tmp.is_file() and ATOMIC_TEMPORARY.fullmatch(tmp.name):
-                tmp.unlink(missing_ok=True)
-                logger.info("removed %s, left by a run that stopped mid-write", tmp)
+        folders = [(self.path, RUN_FILES[self.kind])]
+        if self.kind == "search" and (self.path / "stages").is_dir():
+            stages = (self.path / "stages").glob("stage-*")
+            folders += [(folder, STAGE_FILES) for folder in stages if folder.is_dir()]
+        for folder, files in folders:
+            for tmp in folder.glob(".*.tmp"):
+                if tmp.is_file() and self._own_temporary(tmp.name, files):
+                    tmp.unlink(missing_ok=True)
+                    logger.info("removed %s, left by a run that stopped mid-write", tmp)
 
     # -- the lock ---------------------------------------------------------------------------
 
@@ -227,7 +354,8 @@ class RunFolder:
         """
         if fcntl is None or self._lock is not None or not _launched_main():
             return
-        handle = open(self.path / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115
+        fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+        handle = open(fd, "a+", encoding="utf-8")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -246,6 +374,9 @@ class RunFolder:
         if self._lock is not None:
             self._lock.close()  # closing the file releases the flock
             self._lock = None
+        if getattr(self, "_entered", False):
+            self._entered = False
+            _leave_run(self.path)
 
     def _refuse_locked(self) -> None:
         # (under torchrun the main process holds the lock for every rank)
@@ -294,8 +425,8 @@ class RunFolder:
         if not config.is_file():
             return None
         try:
-            recorded = json.loads(config.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError):
+            recorded = parse_json(config.read_bytes())
+        except (ValueError, OSError):
             return None  # not ours to judge: a checkpoint or metrics decide
         run = recorded.get("run") if isinstance(recorded, dict) else None
         kind = run.get("kind") if isinstance(run, dict) else None
@@ -321,7 +452,10 @@ class RunFolder:
         (as ``{prefix}/{key}`` at ``step``)."""
         if not dist_utils.is_main_process():
             return
-        with open(self.path / METRICS_NAME, "a", encoding="utf-8") as fh:
+        fd = os.open(
+            self.path / METRICS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644
+        )
+        with open(fd, "a", encoding="utf-8") as fh:
             fh.write(json_line(record))
         if self._writer is not None:
             for key, value in record.items():

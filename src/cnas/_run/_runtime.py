@@ -42,6 +42,8 @@ class RuntimeConfig(Config):
         """The device must be one torch can name."""
         if self.device is not None:
             try:
+                if "\0" in self.device:
+                    raise ValueError("a NUL character")
                 torch.device(self.device)
             except (RuntimeError, ValueError):
                 raise ConfigError(

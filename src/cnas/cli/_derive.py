@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .._io import parse_json
 from ..errors import ConfigError
 from ._common import CLIError, out, positive_int, resolve_genotype
 from ._config_flags import config_error
@@ -157,7 +158,7 @@ def _open_run(args: argparse.Namespace, run: Path) -> Any:
         raise config_error(exc, args) from None
     except FileNotFoundError as exc:
         raise CLIError(str(exc)) from None
-    recorded = json.loads((run / "config.json").read_text(encoding="utf-8")).get("run", {})
+    recorded = parse_json((run / "config.json").read_bytes()).get("run", {})
     budget = searcher.budget
     if budget is not None and recorded.get("budget") not in (None, budget.to_dict()):
         given = args.latency_table or (config.budget.latency_table if config.budget else None)

@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from .._io import parse_json
 from ..errors import ConfigError
 from ._common import (
     CLIError,
@@ -192,7 +193,6 @@ def _weights(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
 def _run_record(path: Path) -> tuple[dict[str, Any], Any]:
     """The ``config.json`` beside the weights (``{}`` without one) and the training
     configuration it holds (``None`` when it holds none)."""
-    import json
 
     from ..training import TrainConfig
 
@@ -200,8 +200,8 @@ def _run_record(path: Path) -> tuple[dict[str, Any], Any]:
     if not file.is_file():
         return {}, None
     try:
-        saved = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        saved = parse_json(file.read_bytes())
+    except ValueError as exc:
         raise CLIError(f"{file} is not valid JSON: {exc}") from None
     if not isinstance(saved, dict):
         raise CLIError(f"{file} is not a JSON object")
@@ -301,12 +301,18 @@ def _network(
     kind: str, genotype: Any, C: int, layers: int, info: Any, state: Any, path: Path
 ) -> Any:
     """The network the weights were trained as, with them loaded."""
+    from .._memory import check_fits
     from ..models import NetworkCIFAR, NetworkImageNet
 
     cls = NetworkImageNet if kind == "NetworkImageNet" else NetworkCIFAR
     auxiliary = any(k.startswith("auxiliary_head.") for k in state)
+
+    def build() -> Any:
+        return cls(C, info.num_classes, layers, auxiliary, genotype, in_channels=info.in_channels)
+
     try:
-        model = cls(C, info.num_classes, layers, auxiliary, genotype, in_channels=info.in_channels)
+        check_fits(build, copies=1, what=f"{cls.__name__}(C={C}, layers={layers})")
+        model = build()
         model.load_state_dict(state, strict=True)
     except ValueError as exc:
         raise CLIError(str(exc)) from None

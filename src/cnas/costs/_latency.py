@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from .._genotype import Genotype
-from .._io import atomic_write_text
+from .._io import atomic_write_text, parse_json
+from .._validation import parse_device
 from .._version import __version__
 from ..errors import LatencyTableError
 from ..ops import get_op
@@ -143,7 +144,7 @@ class LatencyTable:
                     f"{', '.join(self.ops)}): run cnas profile with --ops for them"
                 )
         if device is not None:
-            kind = torch.device(device).type
+            kind = parse_device(device).type
             if kind != self.device:
                 raise LatencyTableError(
                     f"{self._name()} was measured on device {self.device!r} "
@@ -192,6 +193,18 @@ class LatencyTable:
             raise LatencyTableError(
                 f"{name} is a latency table of version {data.get('version')!r}; this cnas "
                 f"reads version {VERSION}"
+            )
+        from ..space import MAX_NODES
+
+        n_nodes = data.get("n_nodes")
+        if (
+            isinstance(n_nodes, bool)
+            or not isinstance(n_nodes, int)
+            or not 1 <= n_nodes <= MAX_NODES
+        ):
+            raise LatencyTableError(
+                f"{name} is a malformed latency table: n_nodes must be an integer in "
+                f"1..{MAX_NODES}, got {str(n_nodes)[:40]}"
             )
         try:
             entries = {str(k): float(v) for k, v in data["entries"].items()}
@@ -242,8 +255,8 @@ class LatencyTable:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such latency table")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            data = parse_json(path.read_bytes())
+        except ValueError as exc:
             raise LatencyTableError(f"{path} is not a JSON latency table: {exc}") from None
         return cls.from_dict(data, str(path))
 
@@ -386,7 +399,7 @@ def profile(
     ops = tuple(dict.fromkeys(ops))
     for op in ops:
         get_op(op)
-    device = torch.device(device)
+    device = parse_device(device)
     setup = _Setup(device, dtype, batch_size, channels_last, repeats, block_ms)
     generator = torch.Generator().manual_seed(0)
     entries: dict[str, float] = {}

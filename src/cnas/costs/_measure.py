@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .._genotype import Genotype
+from .._validation import parse_device, seeded
 from ..space import SearchSpace
 from ._latency import LatencyTable, _Setup, _threads
 from ._network import NetworkSpec
@@ -58,7 +59,7 @@ def measure_latency(
         input_size = (int(getattr(module, "in_channels", 3)), 32, 32)
         if genotype is not None:
             raise ValueError("pass a genotype only with a NetworkSpec")
-    setup = _Setup(torch.device(device), dtype, batch_size, channels_last, repeats, block_ms)
+    setup = _Setup(parse_device(device), dtype, batch_size, channels_last, repeats, block_ms)
     module = setup.module(module)
     x = setup.tensor(input_size, torch.Generator().manual_seed(0))
     with torch.random.fork_rng(devices=[]), _threads(threads):
@@ -111,7 +112,7 @@ def validate(
 
     model = CostModel(table.network, table.ops, table)
     space = SearchSpace(table.ops, table.n_nodes)
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded(seed)
     pairs = []
     for i in range(count):
         genotype = space.sample(generator=generator)

@@ -78,7 +78,10 @@ class DataConfig(Config):
     test_seed: int = setting(0, flags=("--test-seed",), seed=True)
 
     def validate(self) -> None:
-        """The test split's settings apply only with ``hold_out_test``."""
+        """The test split's settings apply only with ``hold_out_test``; a folder's path
+        holds no NUL character."""
+        if "\0" in self.root:
+            raise ConfigError("root", "a folder's path cannot hold a NUL character")
         if not self.hold_out_test:
             defaults = DataConfig.__dataclass_fields__
             for name in ("test_portion", "test_seed"):

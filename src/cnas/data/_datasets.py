@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from .._validation import seeded
 from ..errors import DatasetNotFoundError
 from ._transforms import CIFAR10_MEAN, CIFAR10_STD, cifar10_train_transform, search_transform
 
@@ -143,7 +144,7 @@ def synthetic(
     """
     if num_samples < 1 or num_classes < 1 or image_size < 1 or channels < 1:
         raise ValueError("num_samples, num_classes, image_size and channels must be positive")
-    g = torch.Generator().manual_seed(seed)
+    g = seeded(seed)
     templates = torch.randn(num_classes, channels, image_size, image_size, generator=g)
     labels = torch.arange(num_samples) % num_classes
     labels = labels[torch.randperm(num_samples, generator=g)]
@@ -165,7 +166,7 @@ def search_split(
     if not 0.0 < train_portion < 1.0:
         raise ValueError(f"train_portion must be in (0, 1), got {train_portion}")
     n = len(dataset)  # type: ignore[arg-type]
-    indices = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    indices = torch.randperm(n, generator=seeded(seed)).tolist()
     split = math.floor(train_portion * n)
     if split == 0 or split == n:
         raise ValueError(f"a {train_portion} split of {n} samples leaves one part empty")
@@ -242,7 +243,7 @@ def hold_out(
     if not 0.0 < test_portion < 1.0:
         raise ValueError(f"test_portion must be in (0, 1), got {test_portion}")
     n = len(dataset)  # type: ignore[arg-type]
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    order = torch.randperm(n, generator=seeded(seed)).tolist()
     cut = round(test_portion * n)
     if cut == 0 or cut == n:
         raise ValueError(f"a test portion of {test_portion} of {n} samples leaves one part empty")
@@ -320,7 +321,7 @@ def load_train_data(
         return train, val, DatasetInfo("imagenet", 3, classes, info.image_size)
     full = digits() if name == "digits" else synthetic(num_samples=640, image_size=16, seed=seed)
     n = len(full)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    order = torch.randperm(n, generator=seeded(seed)).tolist()
     first, rest = _split(full, train_portion, "train_portion")
     return (
         Subset(full, [order[i] for i in first]),
@@ -355,7 +356,7 @@ def _held_out_train_data(
         classes = len(getattr(augmented, "classes", [])) or 1000
         info = DatasetInfo("imagenet", 3, classes, 224)
     n = len(augmented)  # type: ignore[arg-type]
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(test_seed)).tolist()
+    order = torch.randperm(n, generator=seeded(test_seed, "test_seed")).tolist()
     first, rest = _split(augmented, train_portion, "train_portion")
     return (
         Subset(augmented, [order[i] for i in first]),

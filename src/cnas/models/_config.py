@@ -7,7 +7,6 @@ reads, and a ``README.md`` model card. ``cnas train`` checkpoints carry the same
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from .._genotype import Genotype
+from .._io import parse_json
 from .._memory import check_fits
 from ..errors import WeightsFormatError
 from ._network import NetworkCIFAR, NetworkImageNet
@@ -140,20 +140,24 @@ def network_from_config(
         genotype = Genotype.from_dict(config["genotype"])
     except ValueError as exc:
         raise WeightsFormatError(f"{origin}: {exc}") from None
+    sizes = {key: config.get(key, 3) for key in ("init_channels", "num_classes", "layers")}
+    sizes["in_channels"] = config.get("in_channels", 3)
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise WeightsFormatError(f"{origin}: {key} must be an integer, got {shown}")
+    if not isinstance(config["auxiliary"], bool):
+        raise WeightsFormatError(
+            f"{origin}: auxiliary must be true or false, got {config['auxiliary']!r:.40}"
+        )
     auxiliary = bool(overrides.pop("auxiliary", config["auxiliary"]))
     if auxiliary and not config["auxiliary"]:
         raise ValueError(f"{origin} has no auxiliary head to load; drop auxiliary=True")
     if "dropout" in overrides and cls is not NetworkImageNet:
         raise TypeError("dropout= applies to NetworkImageNet only")
     try:
-        args = (
-            int(config["init_channels"]),
-            int(config["num_classes"]),
-            int(config["layers"]),
-            auxiliary,
-            genotype,
-        )
-        in_channels = int(config.get("in_channels", 3))
+        args = (sizes["init_channels"], sizes["num_classes"], sizes["layers"], auxiliary, genotype)
+        in_channels = sizes["in_channels"]
         # a config.json is a user's file: refuse a network too large to hold before building it
         check_fits(lambda: cls(*args, in_channels=in_channels, **overrides), copies=1)
         return cls(*args, in_channels=in_channels, **overrides)
@@ -202,8 +206,8 @@ def read_config(path: Path, origin: str) -> dict[str, Any]:
         WeightsFormatError: not readable JSON, or not an object.
     """
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        config = parse_json(path.read_bytes())
+    except (OSError, ValueError) as exc:
         raise WeightsFormatError(f"{origin} is not readable JSON: {exc}") from None
     if not isinstance(config, dict):
         raise WeightsFormatError(f"{origin} is not a JSON object")

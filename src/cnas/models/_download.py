@@ -1,7 +1,8 @@
 """Downloading weights files, each hash-checked before it is handed out.
 
 Hub files go through ``huggingface_hub.hf_hub_download`` (its cache, ``HF_HUB_OFFLINE``,
-``HF_ENDPOINT``); plain URLs through ``torch.hub`` into ``$TORCH_HOME/hub/checkpoints``.
+``HF_ENDPOINT``); plain URLs into ``$TORCH_HOME/hub/checkpoints``. Every request runs
+within the transfer limits of ``_transfer`` (connect and read timeouts, a stall limit).
 Every file is hashed before it is returned: against the SHA-256 in the cnas metadata
 when that is pinned, else against the hash the Hub reported for it (its ETag: the
 SHA-256 of an LFS file, the git blob id of a small file), else against the hash prefix
@@ -11,11 +12,9 @@ read. Reading the files is ``_state_dict``'s job.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -23,7 +22,8 @@ from .._io import atomic_path
 from .._version import __version__
 from ..errors import WeightsIntegrityError, WeightsNotFoundError
 from ._hashes import GIT_SHA1, SHA256, discard, file_matches
-from ._weights import HubSource, Source, UrlSource, Weights
+from ._transfer import TransferError, transfer
+from ._weights import HubSource, Source, UrlSource, Weights, check_revision
 
 __all__ = ["fetch", "hub_download", "offline", "url_download", "weights_file"]
 
@@ -71,14 +71,18 @@ def _etag_from_cache(pointer: Path) -> tuple[str | None, Path | None]:
 
 
 def _hub_etag(repo_id: str, filename: str, revision: str) -> str | None:
-    """Ask the Hub for the file's ETag (a HEAD request)."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
-    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=_endpoint())
-    meta = get_hf_file_metadata(
-        url, library_name="cnas", library_version=__version__, endpoint=_endpoint()
-    )
-    return meta.etag
+    """Ask the Hub for the file's ETag (a HEAD request, within the transfer limits)."""
+    request = {
+        "operation": "etag",
+        "repo_id": repo_id,
+        "filename": filename,
+        "revision": revision,
+        "endpoint": _endpoint(),
+        "version": __version__,
+    }
+    where = f"{repo_id}/{filename}@{revision}"
+    etag = transfer(request, what=where, name=filename, progress=False).get("etag")
+    return etag if isinstance(etag, str) else None
 
 
 def _verify_hub_file(
@@ -91,7 +95,7 @@ def _verify_hub_file(
         if etag is None and not offline():
             try:
                 etag = _hub_etag(repo_id, filename, revision)
-            except Exception as exc:  # unreachable now: the check below reports it
+            except TransferError as exc:  # unreachable now: the check below reports it
                 logger.debug("HEAD for %s/%s failed: %s", repo_id, filename, exc)
         if etag is None or not (SHA256.match(etag) or GIT_SHA1.match(etag)):
             logger.warning(
@@ -126,81 +130,89 @@ def hub_download(
 ) -> Path:
     """Download (or find in the cache) a Hub file and check its hash.
 
+    A download runs within the transfer limits (``CNAS_HUB_CONNECT_TIMEOUT``,
+    ``CNAS_HUB_READ_TIMEOUT``, ``CNAS_HUB_STALL_SECONDS``, ``CNAS_HUB_MIN_RATE``).
+
     Raises:
-        WeightsNotFoundError: not on the Hub, not reachable, or not cached while offline
-            or ``local_only``.
+        ValueError: ``revision`` is not a revision name (``check_revision``).
+        WeightsNotFoundError: not on the Hub, not reachable, stalled, or not cached while
+            offline or ``local_only``.
         WeightsIntegrityError: the file does not have the expected hash.
     """
+    check_revision(revision)
+    where = f"{repo_id}/{filename}@{revision}"
+    cache = _hub_cache(cache_dir)
+    if local_only or offline():
+        path = _cached_hub_file(repo_id, filename, revision, cache, local_only)
+    else:
+        request = {
+            "operation": "download",
+            "repo_id": repo_id,
+            "filename": filename,
+            "revision": revision,
+            "cache_dir": str(cache),
+            "endpoint": _endpoint(),
+            "version": __version__,
+        }
+        try:
+            path = Path(transfer(request, what=where, name=filename, progress=progress)["path"])
+        except TransferError as exc:
+            raise WeightsNotFoundError(_hub_failure(exc, repo_id, filename, revision)) from None
+    _verify_hub_file(path, repo_id, filename, revision, sha256)
+    return path
+
+
+def _hub_cache(cache_dir: str | os.PathLike[str] | None) -> Path:
+    """The Hub cache folder: ``cache_dir``, else huggingface_hub's (``HF_HUB_CACHE``)."""
+    from huggingface_hub import constants
+
+    return Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE)
+
+
+def _cached_hub_file(
+    repo_id: str, filename: str, revision: str, cache: Path, local_only: bool
+) -> Path:
+    """A Hub file from the cache alone (no network)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     where = f"{repo_id}/{filename}@{revision}"
-    is_offline = offline()
-    kwargs: dict[str, Any] = {}
-    if not progress and "tqdm_class" in inspect.signature(hf_hub_download).parameters:
-        kwargs["tqdm_class"] = _silent_tqdm()
     try:
         path = hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=None if cache_dir is None else Path(cache_dir),
-            library_name="cnas",
-            library_version=__version__,
-            local_files_only=local_only or is_offline,
-            endpoint=_endpoint(),
-            **kwargs,
+            repo_id, filename, revision=revision, cache_dir=cache, local_files_only=True
         )
     except LocalEntryNotFoundError:
         if local_only:
             raise WeightsNotFoundError(f"{where} is not in the Hub cache") from None
-        if is_offline:
-            raise WeightsNotFoundError(
-                f"{where} is not in the Hub cache and HF_HUB_OFFLINE is set, so it cannot "
-                "be downloaded: run once with network access (unset HF_HUB_OFFLINE), or "
-                f"fetch it elsewhere (hf download {repo_id} {filename} --revision "
-                f"{revision}) into this cache or pass the file's path as weights="
-            ) from None
         raise WeightsNotFoundError(
+            f"{where} is not in the Hub cache and HF_HUB_OFFLINE is set, so it cannot "
+            "be downloaded: run once with network access (unset HF_HUB_OFFLINE), or "
+            f"fetch it elsewhere (hf download {repo_id} {filename} --revision "
+            f"{revision}) into this cache or pass the file's path as weights="
+        ) from None
+    except OSError as exc:
+        raise WeightsNotFoundError(f"could not read {where} from the Hub cache: {exc}") from None
+    return Path(path)
+
+
+def _hub_failure(exc: TransferError, repo_id: str, filename: str, revision: str) -> str:
+    """The one line a failed Hub download is reported with."""
+    where = f"{repo_id}/{filename}@{revision}"
+    if exc.kind == "local":
+        return (
             f"could not reach the Hub for {where} and it is not in the Hub cache; check the "
             "network (and HF_ENDPOINT), or pass a local file as weights="
-        ) from None
-    except RepositoryNotFoundError:
-        raise WeightsNotFoundError(
-            f"the Hub has no repository {repo_id!r} (or it is private or gated)"
-        ) from None
-    except RevisionNotFoundError:
-        raise WeightsNotFoundError(
-            f"the Hub repository {repo_id!r} has no revision {revision!r}"
-        ) from None
-    except EntryNotFoundError:
-        raise WeightsNotFoundError(
-            f"the Hub repository {repo_id!r} has no file {filename!r} at {revision!r}"
-        ) from None
-    except (HfHubHTTPError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsNotFoundError(f"could not download {where}: {first}") from None
-    result = Path(path)
-    _verify_hub_file(result, repo_id, filename, revision, sha256)
-    return result
+        )
+    if exc.kind == "repository":
+        return f"the Hub has no repository {repo_id!r} (or it is private or gated)"
+    if exc.kind == "revision":
+        return f"the Hub repository {repo_id!r} has no revision {revision!r}"
+    if exc.kind == "file":
+        return f"the Hub repository {repo_id!r} has no file {filename!r} at {revision!r}"
+    return f"could not download {where}: {exc}{_LIMITS_HINT if exc.kind == 'stalled' else ''}"
 
 
-def _silent_tqdm() -> Any:
-    """A tqdm class with the bar switched off, for ``progress=False``."""
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-    class SilentTqdm(tqdm):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-
-    return SilentTqdm
+_LIMITS_HINT = " (limits: CNAS_HUB_STALL_SECONDS, CNAS_HUB_MIN_RATE)"
 
 
 # -- URL files ------------------------------------------------------------------------------
@@ -235,12 +247,10 @@ def url_download(
     """Download (or find in the cache) a URL file and check its hash.
 
     Raises:
-        WeightsNotFoundError: not at the URL, not reachable, or not cached while offline
-            or ``local_only``.
+        WeightsNotFoundError: not at the URL, not reachable, stalled, or not cached while
+            offline or ``local_only``.
         WeightsIntegrityError: the file does not have the expected hash.
     """
-    from urllib.error import HTTPError, URLError
-
     target = _url_cache(cache_dir) / source.filename
     if target.is_file():
         _check_url_file(target, source)
@@ -256,14 +266,17 @@ def url_download(
     logger.info("downloading %s to %s", source.url, target)
     try:
         with atomic_path(target) as tmp:
-            torch.hub.download_url_to_file(source.url, str(tmp), progress=progress)
+            request = {
+                "operation": "url",
+                "url": source.url,
+                "target": str(tmp),
+                "version": __version__,
+            }
+            transfer(request, what=source.url, name=source.filename, progress=progress)
             _check_url_file(tmp, source)
-    except HTTPError as exc:
-        raise WeightsNotFoundError(
-            f"could not download {source.url}: HTTP {exc.code} {exc.reason}"
-        ) from None
-    except URLError as exc:
-        raise WeightsNotFoundError(f"could not reach {source.url}: {exc.reason}") from None
+    except TransferError as exc:
+        hint = _LIMITS_HINT if exc.kind == "stalled" else ""
+        raise WeightsNotFoundError(f"could not download {source.url}: {exc}{hint}") from None
     return target
 
 

@@ -20,7 +20,7 @@ from ..errors import WeightsFormatError
 from ._config import CONFIG_NAME, WEIGHTS_NAME, Network, network_from_config, read_config
 from ._download import hub_download, weights_file
 from ._state_dict import read_state_dict
-from ._weights import Weights
+from ._weights import Weights, check_revision
 
 __all__ = [
     "HF_HUB_PREFIX",
@@ -52,6 +52,8 @@ def parse_hf_hub(spec: str) -> tuple[str, str]:
     repo_id, _, revision = spec[len(HF_HUB_PREFIX) :].partition("@")
     if not _REPO_ID.match(repo_id) or (revision == "" and spec.endswith("@")):
         raise ValueError(f"expected 'hf-hub:ORG/NAME[@REVISION]', got {spec!r}")
+    if revision:
+        check_revision(revision)
     return repo_id, revision or "main"
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .._genotype import Edge, Genotype
-from .._validation import check_images, check_int, check_layers
+from .._validation import check_images, check_network_sizes
 from ..genotypes import resolve
 from ..kernels import layout_of
 from ..ops import FactorizedReduce, ReLUConvBN, Tail, get_op, preactivated_tail
@@ -157,6 +157,17 @@ class Cell(nn.Module):
         return tail(relu_x if relu_x is not None else torch.relu(x))
 
 
+def _check_aux_input(x: torch.Tensor, low: int, high: int | None, images: str) -> None:
+    """Refuse feature maps an auxiliary head cannot read, before torch fails inside it."""
+    h, w = x.shape[-2:]
+    if min(h, w) < low or (high is not None and max(h, w) > high):
+        sizes = f"{low}x{low} to {high}x{high}" if high is not None else f"at least {low}x{low}"
+        raise ValueError(
+            f"the auxiliary head reads feature maps of {sizes} ({images}); these images "
+            f"give {h}x{w} there: build the network with auxiliary=False for them"
+        )
+
+
 class AuxiliaryHeadCIFAR(nn.Module):
     """Auxiliary classifier after two thirds of the network (expects 8x8 inputs)."""
 
@@ -175,7 +186,13 @@ class AuxiliaryHeadCIFAR(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Auxiliary logits."""
+        """Auxiliary logits.
+
+        Raises:
+            ValueError: ``x`` is smaller than 8x8 or larger than 10x10 (images other than
+                about 32x32).
+        """
+        _check_aux_input(x, 8, 10, "32x32 images, as CIFAR's, give 8x8")
         return self.classifier(self.features(x).flatten(1))  # type: ignore[no-any-return]
 
 
@@ -201,15 +218,13 @@ class AuxiliaryHeadImageNet(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Auxiliary logits."""
+        """Auxiliary logits.
+
+        Raises:
+            ValueError: ``x`` is smaller than 7x7 (images under about 112x112).
+        """
+        _check_aux_input(x, 7, None, "224x224 images give 14x14")
         return self.classifier(self.features(x).flatten(1))  # type: ignore[no-any-return]
-
-
-def _check_sizes(C: int, num_classes: int, layers: int, in_channels: int) -> None:
-    sizes = (("C", C), ("num_classes", num_classes), ("layers", layers))
-    for name, value in (*sizes, ("in_channels", in_channels)):
-        check_int(name, value)
-    check_layers(layers)
 
 
 class _Network(nn.Module):
@@ -346,7 +361,7 @@ class NetworkCIFAR(_Network):
         *,
         in_channels: int = 3,
     ) -> None:
-        _check_sizes(C, num_classes, layers, in_channels)
+        check_network_sizes(C, num_classes, layers, in_channels)
         super().__init__(genotype, layers, auxiliary)
         self.in_channels = in_channels
         C_stem = 3 * C
@@ -393,7 +408,7 @@ class NetworkImageNet(_Network):
         dropout: float = 0.0,
         in_channels: int = 3,
     ) -> None:
-        _check_sizes(C, num_classes, layers, in_channels)
+        check_network_sizes(C, num_classes, layers, in_channels)
         if C % 2:
             raise ValueError(f"NetworkImageNet needs an even C (the stem halves it), got {C}")
         if not 0.0 <= dropout < 1.0:

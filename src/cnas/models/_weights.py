@@ -30,6 +30,7 @@ __all__ = [
     "UrlSource",
     "Weights",
     "WeightsEnum",
+    "check_revision",
 ]
 
 HUB_ORG = "cnas-models"
@@ -77,6 +78,38 @@ def _check_sha256(value: str | None) -> None:
         raise ValueError(f"sha256 must be 64 lower-case hex digits, got {value!r}")
 
 
+def check_revision(revision: str) -> str:
+    """``revision`` if it is a name a git revision can have and no path can escape
+    through (huggingface_hub keeps ``refs/REVISION`` in its cache): a branch, a tag, a
+    commit hash or ``refs/pr/N``; no ``..`` or ``.`` part, no empty part, no leading
+    ``/`` or ``-``, no backslash, no control character or space, at most 255 characters.
+
+    Raises:
+        ValueError: any other revision.
+
+    Examples:
+        >>> from cnas.models._weights import check_revision
+        >>> check_revision("refs/pr/1")
+        'refs/pr/1'
+    """
+    shown = revision[:60] + ("..." if len(revision) > 60 else "")
+    parts = revision.split("/")
+    if (
+        not revision
+        or len(revision) > 255
+        or any(part in ("", ".", "..") for part in parts)
+        or revision.startswith("-")
+        or "\\" in revision
+        or any(ord(c) < 33 or ord(c) == 127 for c in revision)
+        or revision.endswith((".lock", "."))
+    ):
+        raise ValueError(
+            f"{shown!r} is not a revision (a branch, tag, commit hash or refs/pr/N, without "
+            "'..', empty parts, backslashes, spaces or control characters)"
+        )
+    return revision
+
+
 @dataclass(frozen=True)
 class HubSource:
     """A weights file in a Hugging Face Hub model repository.
@@ -99,6 +132,7 @@ class HubSource:
     def __post_init__(self) -> None:
         if self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
             raise ValueError(f"repo_id must be 'ORG/NAME', got {self.repo_id!r}")
+        check_revision(self.revision)
         _check_sha256(self.sha256)
 
     @property

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._config import Config, custom_setting, mapping_setting, part, setting
 from .._run import RuntimeConfig
+from .._validation import MAX_CHANNELS, MAX_EPOCHS
 from ..curriculum import CurriculumSchedule
 from ..data import DataConfig
 from ..errors import ConfigError, UnknownStrategyError
@@ -118,10 +119,16 @@ class CurriculumConfig(Config):
 
     kind: CurriculumKind = setting("ops", flags=("--curriculum", "--mode"), parse=curriculum_kind)
     warmup_epochs: int = setting(
-        20, flags=("--warmup-epochs", "--epochs-for-warmup", "--epochs_for_warmup"), minimum=0
+        20,
+        flags=("--warmup-epochs", "--epochs-for-warmup", "--epochs_for_warmup"),
+        minimum=0,
+        maximum=MAX_EPOCHS,
     )
     epochs_per_stage: int = setting(
-        40, flags=("--epochs-per-stage", "--epoch-per-stage", "--epoch_per_stage"), minimum=0
+        40,
+        flags=("--epochs-per-stage", "--epoch-per-stage", "--epoch_per_stage"),
+        minimum=0,
+        maximum=MAX_EPOCHS,
     )
     stages: int | None = setting(None, flags=("--stages",), minimum=1)
     steps_per_epoch: int | None = setting(None, flags=("--steps-per-epoch",), minimum=1)
@@ -180,7 +187,9 @@ class SuperNetConfig(Config):
         in_channels: Channels of its input images (unset: the dataset's).
     """
 
-    init_channels: int = setting(16, flags=("--init-channels", "--init_channels"), minimum=1)
+    init_channels: int = setting(
+        16, flags=("--init-channels", "--init_channels"), minimum=1, maximum=MAX_CHANNELS
+    )
     layers: int = setting(8, flags=("--layers",), minimum=1)
     num_classes: int | None = setting(None, minimum=1)
     in_channels: int | None = setting(None, minimum=1)
@@ -351,7 +360,9 @@ class BudgetConfig(Config):
     )
     cost_weight: float | None = setting(None, flags=("--cost-weight",), minimum=0.0)
     cost_penalty: Literal["soft", "hard"] = setting("soft", flags=("--cost-penalty",))
-    eval_init_channels: int | None = setting(None, flags=("--eval-init-channels",), minimum=1)
+    eval_init_channels: int | None = setting(
+        None, flags=("--eval-init-channels",), minimum=1, maximum=MAX_CHANNELS
+    )
     eval_layers: int | None = setting(None, flags=("--eval-layers",), minimum=3)
 
     def validate(self) -> None:

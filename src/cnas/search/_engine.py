@@ -148,6 +148,7 @@ class Engine:
             limit=limit,
             desc=desc,
             progress=show and self.progress,
+            classes=self.supernet.num_classes,
         )
 
     def cycle(self, data: Data, key: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

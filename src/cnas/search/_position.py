@@ -11,7 +11,7 @@ from ..space import SearchSpace
 from ._results import StageResult
 from ._strategy import Phase, StageContext, Strategy
 
-__all__ = ["Position", "Step", "stage_context", "stage_plan"]
+__all__ = ["Position", "Step", "stage_context", "stage_length", "stage_plan"]
 
 Step = tuple[str, int, Phase | None]
 """One step of a stage's plan: ``(phase name, epoch within the stage, phase)``; the
@@ -25,16 +25,27 @@ def stage_plan(strategy: Strategy, stage: Stage) -> list[Step]:
     Raises:
         ValueError: the strategy names no phase, or a phase twice.
     """
+    phases = _phases(strategy)
+    plan: list[Step] = [("warmup", e, None) for e in range(stage.warmup_epochs)]
+    for e in range(stage.epochs):
+        plan += [(p.name, e, p) for p in phases]
+    return [*plan, ("derive", 0, None)]
+
+
+def stage_length(strategy: Strategy, stage: Stage) -> int:
+    """``len(stage_plan(strategy, stage))``, without planning the steps (a checkpoint's
+    position is checked against it before anything is planned)."""
+    return stage.warmup_epochs + stage.epochs * len(_phases(strategy)) + 1
+
+
+def _phases(strategy: Strategy) -> tuple[Phase, ...]:
     phases = tuple(strategy.phases())
     names = [p.name for p in phases]
     if not phases or len(set(names)) != len(names):
         raise ValueError(
             f"{type(strategy).__name__}.phases() must name distinct phases, got {names}"
         )
-    plan: list[Step] = [("warmup", e, None) for e in range(stage.warmup_epochs)]
-    for e in range(stage.epochs):
-        plan += [(p.name, e, p) for p in phases]
-    return [*plan, ("derive", 0, None)]
+    return phases
 
 
 def stage_context(
@@ -106,7 +117,7 @@ class Position:
             state = "a finished" if self.finished else "an unfinished"
             raise ValueError(f"{state} search at stage {self.stage + 1} of {n_stages}")
         if self.stage < n_stages and not (
-            0 <= self.step < len(stage_plan(strategy, schedule.stages[self.stage]))
+            0 <= self.step < stage_length(strategy, schedule.stages[self.stage])
         ):
             raise ValueError(f"step {self.step} is past the end of stage {self.stage + 1}")
         if len(results) != self.stage:

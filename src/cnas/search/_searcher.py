@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from .. import distributed as dist_utils
 from .._config import default_of
 from .._io import atomic_write_text
-from .._run import RunFolder
+from .._run import RunFolder, check_data
 from ..curriculum import CurriculumSchedule, Stage
 from ..data import DataConfig
 from ..supernet import SuperNet
@@ -325,17 +325,20 @@ class Searcher(StageTools):
             The final genotype, per-stage results and the epoch history.
 
         Raises:
-            ValueError: no data given, and no data configuration to load it from.
+            ValueError: no data given and none configured, or an empty split.
             DatasetNotFoundError: the configured data is missing.
             CheckpointError: ``output_dir`` holds a corrupt or foreign checkpoint (another
                 search, another strategy), or a checkpoint while ``resume=False``; nothing
                 is overwritten.
+            ConcurrentRunError: another thread of this process runs a search or training.
         """
         if (train_data is None) != (val_data is None):
             raise ValueError("pass train_data and val_data together (or neither)")
         self.run_folder.check(resume=self.resume)
         if train_data is None:
             train_data, val_data, score_data = self._load_data()
+        check_data(train_data, "training data")
+        check_data(val_data, "validation data")
         self._prepare_output_dir()  # from here on, this process holds the folder's lock
         try:
             if dist_utils.is_distributed():  # every rank starts from rank 0's weights

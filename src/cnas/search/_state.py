@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_path, atomic_write_text
+from .._io import atomic_path, atomic_write_text, parse_json
 from .._schema import ANY, Dict, Tensor, digest, validate
 from ..errors import CheckpointError
 
@@ -77,8 +77,8 @@ def stage_record(output_dir: str | os.PathLike[str], stage: int = -1) -> dict[st
     if not path.is_file():
         return {}
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        record = parse_json(path.read_bytes())
+    except ValueError as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(record, dict):
         return {}
@@ -206,8 +206,8 @@ def read_stage_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
     if not meta_path.is_file() or not (folder / SUPERNET_FILE).is_file():
         raise FileNotFoundError(f"{folder} holds no saved stage state ({STRATEGY_FILE})")
     try:
-        document = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        document = parse_json(meta_path.read_bytes())
+    except ValueError as exc:
         raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != STAGE_STATE_FORMAT:
         raise CheckpointError(f"{meta_path} is not a cnas stage state")

@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, parse_json
 
 __all__ = ["execute", "main"]
 
@@ -60,17 +60,49 @@ def _score(config: str, output: str) -> None:
     if score.device is not None:
         runtime["device"] = score.device
     searcher = Searcher.open(score.search, runtime=runtime)
-    genotypes = [resolve(g) for g in score.genotypes]
+    listed = parse_json(Path(score.genotypes).read_bytes())
+    if not isinstance(listed, list) or not all(isinstance(g, str) for g in listed):
+        raise ValueError(f"{score.genotypes} is not a list of genotype files")
+    genotypes = [resolve(g) for g in listed]
     batches = searcher.engine.derive_batches
     accuracies = searcher.evaluate_stage(-1, genotypes, None, batches)
     stage = searcher.finished_stages()[-1] + 1
-    scored = list(zip(score.genotypes, genotypes, strict=True))
+    scored = list(zip(listed, genotypes, strict=True))
     record = scores_record(score.search, stage, batches, scored, accuracies)
     atomic_write_text(output, json.dumps(record, indent=2) + "\n")
 
 
+def _end_with_parent(parent: int) -> None:
+    """End this process as soon as ``parent`` (the study) is no longer its parent: a
+    study killed by any signal leaves no run behind that keeps writing into it."""
+    import os
+    import threading
+
+    def watch() -> None:
+        if sys.platform == "win32":  # a process's parent id stays: wait on its handle
+            import ctypes
+
+            kernel = ctypes.windll.kernel32
+            handle = kernel.OpenProcess(0x00100000, False, parent)  # SYNCHRONIZE
+            if handle:
+                kernel.WaitForSingleObject(handle, 0xFFFFFFFF)  # INFINITE
+            os._exit(1)
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cnas-study-parent", daemon=True).start()
+
+
 def main() -> None:
     """``python -m cnas.study._execute KIND CONFIG OUTPUT``, in the study folder."""
+    import os
+
+    parent = os.environ.get("CNAS_STUDY_PARENT", "")
+    if parent.isdigit():
+        _end_with_parent(int(parent))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     kind, config, output = sys.argv[1:4]
     sys.exit(execute(kind, config, output))

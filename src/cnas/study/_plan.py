@@ -3,15 +3,23 @@ read from a small JSON file or built in code, checked before anything runs."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .._io import parse_json
 from ..errors import StudyPlanError
+from ._plan_values import (
+    as_mapping,
+    as_seeds,
+    as_sequence,
+    check_field,
+    check_number,
+    check_setting,
+)
 
 __all__ = ["CURRICULA", "Arm", "StudyPlan"]
 
@@ -20,6 +28,12 @@ CURRICULA = ("ops", "nodes", "fixed")
 none (one stage over the full space)."""
 
 STUDY_DATASETS = ("digits", "synthetic", "cifar10")
+
+MAX_ARMS = 100
+MAX_RANDOM_ARCHS = 10_000
+MAX_RUNS = 100_000
+"""Bounds a plan is checked against before anything is expanded: a typo such as
+``"random_archs": 10**12`` is refused in one line instead of filling the memory."""
 
 PLAN_FORMAT = "cnas.study-plan"
 
@@ -188,12 +202,12 @@ class StudyPlan:
         object.__setattr__(
             self,
             "arms",
-            tuple(Arm.parse(a, f"arms[{i}]") for i, a in enumerate(_sequence(self.arms, "arms"))),
+            tuple(Arm.parse(a, f"arms[{i}]") for i, a in enumerate(as_sequence(self.arms, "arms"))),
         )
-        object.__setattr__(self, "search_seeds", _seeds(self.search_seeds, "search_seeds"))
-        object.__setattr__(self, "train_seeds", _seeds(self.train_seeds, "train_seeds"))
-        object.__setattr__(self, "search", dict(_mapping(self.search, "search")))
-        object.__setattr__(self, "train", dict(_mapping(self.train, "train")))
+        object.__setattr__(self, "search_seeds", as_seeds(self.search_seeds, "search_seeds"))
+        object.__setattr__(self, "train_seeds", as_seeds(self.train_seeds, "train_seeds"))
+        object.__setattr__(self, "search", dict(as_mapping(self.search, "search")))
+        object.__setattr__(self, "train", dict(as_mapping(self.train, "train")))
         self._validate()
 
     # -- construction -------------------------------------------------------------------
@@ -240,8 +254,8 @@ class StudyPlan:
         except (UnicodeDecodeError, IsADirectoryError) as exc:
             raise StudyPlanError(f"{path} is not a JSON study plan: {exc}") from None
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            data = parse_json(text)
+        except ValueError as exc:
             raise StudyPlanError(f"{path} is not valid JSON: {exc}") from None
         try:
             return cls.from_dict(data)
@@ -329,6 +343,7 @@ class StudyPlan:
 
         if not self.arms:
             raise StudyPlanError("arms: a study needs at least one arm")
+        self._check_size()
         labels = [a.label for a in self.arms]
         for i, arm in enumerate(self.arms):
             where = f"arms[{i}]"
@@ -350,7 +365,7 @@ class StudyPlan:
                         f"{where}.settings.{key}: not a setting of strategy {arm.strategy!r}; "
                         f"known: {', '.join(sorted(known)) or 'none'}"
                     )
-                _check_setting(known[key], value, f"{where}.settings.{key}")
+                check_setting(known[key], value, f"{where}.settings.{key}")
         if self.dataset not in STUDY_DATASETS:
             raise StudyPlanError(
                 f"dataset: unknown dataset {self.dataset!r}; a study searches on "
@@ -358,12 +373,12 @@ class StudyPlan:
             )
         if not isinstance(self.data, str):
             raise StudyPlanError("data: expected a folder path")
-        _number(self.test_portion, "test_portion", float, 0.0)
+        check_number(self.test_portion, "test_portion", float, 0.0)
         if not 0.0 < float(self.test_portion) < 1.0:
             raise StudyPlanError(f"test_portion: must be between 0 and 1, got {self.test_portion}")
-        _number(self.test_seed, "test_seed", int, 0)
-        _number(self.random_archs, "random_archs", int, 0)
-        _number(self.random_seed, "random_seed", int, 0)
+        check_number(self.test_seed, "test_seed", int, 0)
+        check_number(self.random_archs, "random_archs", int, 0)
+        check_number(self.random_seed, "random_seed", int, 0)
         if self.baseline is not None and self.baseline not in labels:
             raise StudyPlanError(
                 f"baseline: {self.baseline!r} is not one of the arms ({', '.join(labels)})"
@@ -376,7 +391,7 @@ class StudyPlan:
             raise StudyPlanError("search.epochs: missing (the search budget, in supernet epochs)")
         for key in _BUDGET_KEYS:
             if key in self.search:
-                _number(self.search[key], f"search.{key}", int, 1 if key == "epochs" else 0)
+                check_number(self.search[key], f"search.{key}", int, 1 if key == "epochs" else 0)
         self._check_configs()
         self._check_budget()
 
@@ -397,6 +412,9 @@ class StudyPlan:
         from ..search import SearchConfig
         from ..training import TrainConfig
 
+        if self.device is not None:
+            check_field(SearchConfig(), {"runtime.device": self.device}, "device")
+        check_field(SearchConfig(), {"data.root": self.data}, "data")
         search_keys = sorted([*_BUDGET_KEYS, *_SEARCH_FIELDS])
         for key, value in self.search.items():
             if key in _BUDGET_KEYS:
@@ -407,7 +425,7 @@ class StudyPlan:
                     f"search.{key}: not a search setting of a study; known: "
                     f"{', '.join(search_keys)} (or a SearchConfig field's dotted path)"
                 )
-            _check_field(SearchConfig(), {path: value}, f"search.{key}")
+            check_field(SearchConfig(), {path: value}, f"search.{key}")
         train_keys = sorted([*_TRAIN_RECIPE, *_TRAIN_FIELDS])
         for key, value in self.train.items():
             if key not in train_keys:
@@ -415,7 +433,24 @@ class StudyPlan:
                     f"train.{key}: not a train setting of a study; known: {', '.join(train_keys)}"
                 )
             path = _TRAIN_FIELDS.get(key, key)
-            _check_field(TrainConfig.preset(self.dataset), {path: value}, f"train.{key}")
+            check_field(TrainConfig.preset(self.dataset), {path: value}, f"train.{key}")
+
+    def _check_size(self) -> None:
+        """The plan's runs, counted before any is made, stay within the bounds."""
+        if len(self.arms) > MAX_ARMS:
+            raise StudyPlanError(f"arms: at most {MAX_ARMS} arms, got {len(self.arms)}")
+        check_number(self.random_archs, "random_archs", int, 0)
+        if self.random_archs > MAX_RANDOM_ARCHS:
+            raise StudyPlanError(
+                f"random_archs: at most {MAX_RANDOM_ARCHS:,}, got {str(self.random_archs)[:30]}"
+            )
+        searches = len(self.arms) * len(self.search_seeds)
+        runs = searches * 2 + (searches + self.random_archs) * len(self.train_seeds)
+        if runs > MAX_RUNS:
+            raise StudyPlanError(
+                f"the plan makes {runs:,} runs (searches, trainings and scorings); a study "
+                f"holds at most {MAX_RUNS:,}"
+            )
 
     def _check_budget(self) -> None:
         """Every arm must train the supernet for the same epochs (the same images)."""
@@ -435,70 +470,3 @@ class StudyPlan:
                 raise StudyPlanError(
                     f"search.epochs: {arm.label} would get no search epoch in a stage"
                 )
-
-
-def _sequence(value: Any, where: str) -> Sequence[Any]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise StudyPlanError(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise StudyPlanError(f"{where}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _seeds(value: Any, where: str) -> tuple[int, ...]:
-    seeds = tuple(_sequence(value, where))
-    if not seeds:
-        raise StudyPlanError(f"{where}: give at least one seed")
-    for i, s in enumerate(seeds):
-        _number(s, f"{where}[{i}]", int, 0)
-    if len(set(seeds)) != len(seeds):
-        raise StudyPlanError(f"{where}: a seed is given twice")
-    return seeds
-
-
-def _number(value: Any, where: str, kind: type, minimum: float | None) -> None:
-    ok = (
-        isinstance(value, int) and not isinstance(value, bool)
-        if kind is int
-        else isinstance(value, (int, float)) and not isinstance(value, bool)
-    )
-    if not ok or (kind is float and not math.isfinite(value)):
-        raise StudyPlanError(
-            f"{where}: expected {'an integer' if kind is int else 'a number'}, got {value!r}"
-        )
-    if kind is int and value >= 2**63:
-        raise StudyPlanError(f"{where}: {value} is too large")
-    if minimum is not None and value < minimum:
-        raise StudyPlanError(f"{where}: must be at least {minimum}, got {value}")
-
-
-def _check_field(config: Any, change: dict[str, Any], where: str) -> None:
-    """Raise ``StudyPlanError`` naming ``where`` when ``config`` refuses ``change``."""
-    from ..errors import ConfigError
-
-    try:
-        config.replace(**change)
-    except ConfigError as exc:
-        raise StudyPlanError(f"{where}: {exc.reason}") from None
-
-
-def _check_setting(setting: Any, value: Any, where: str) -> None:
-    if value is None:
-        if not setting.optional:
-            raise StudyPlanError(f"{where}: cannot be null")
-        return
-    kind = setting.type
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise StudyPlanError(f"{where}: expected {kind.__name__}, got {value!r}")

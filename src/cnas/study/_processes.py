@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORK", "THREAD_VARIABLES", "Handle", "environment", "start", "wait_any", "warm_up"]
+__all__ = [
+    "FORK",
+    "PARENT_VARIABLE",
+    "THREAD_VARIABLES",
+    "Handle",
+    "environment",
+    "start",
+    "wait_any",
+    "warm_up",
+]
 
 
 def environment(jobs: int, threads: int) -> dict[str, Any]:
@@ -75,7 +84,7 @@ def _run_in_child(
 
     with contextlib.suppress(OSError, AttributeError):  # a run dies with its study
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -172,7 +181,9 @@ def start(run: Any, folder: Path, log: Path, threads: int) -> Handle:
     env = dict(os.environ)
     for var in THREAD_VARIABLES:
         env[var] = str(threads)
-    with log.open("ab") as handle:
+    env[PARENT_VARIABLE] = str(os.getpid())  # the run ends itself once the study is gone
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    with open(fd, "ab") as handle:
         popen = subprocess.Popen(
             [sys.executable, "-m", "cnas.study._execute", *task],
             cwd=folder,
@@ -180,5 +191,17 @@ def start(run: Any, folder: Path, log: Path, threads: int) -> Handle:
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     return Handle(run, time.perf_counter(), popen=popen)
+
+
+PARENT_VARIABLE = "CNAS_STUDY_PARENT"
+"""The study's process id, given to a run started as a new process: the run ends itself
+when its parent is no longer that process (a study killed by any signal, on any POSIX
+system; on Linux the parent-death signal ends it at once too)."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

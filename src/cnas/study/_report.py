@@ -3,7 +3,6 @@ and ``report.md`` with its figure and cell diagrams."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import Any, Protocol
 
 from .._genotype import Genotype
 from .._io import atomic_path, atomic_write_text
-from .._run import TEST_RESULT_NAME
+from ._outputs import DamagedOutputError, collect_run, unreadable, wall_time
 from ._plan import StudyPlan
 from ._runs import StudyRun
 from ._stats import kendall_tau, mean_std, permutation_test, relative_improvement
@@ -44,13 +43,6 @@ FIGURE = "accuracy.png"
 PLOT_HINT = 'pip install "cnas[plot]"'
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 def parameter_free_share(genotype: Genotype) -> float:
     """The share of a genotype's edges (normal and reduction cells) whose op has no
     parameters at stride 1 (``none``, ``skip_connect``, pooling): a collapse indicator,
@@ -72,38 +64,6 @@ def _parameter_free(op: str) -> bool:
     return _FREE[op]
 
 
-def _search_summary(folder: Path, stages: int) -> dict[str, Any] | None:
-    result = _read_json(folder / "stages" / f"stage-{stages}" / "result.json")
-    if not isinstance(result, dict):
-        return None
-    images = controller = 0
-    seconds = 0.0
-    try:
-        lines = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        n = int(record.get("images", 0))
-        if record.get("phase") == "controller":
-            controller += n
-        else:
-            images += n
-        seconds += float(record.get("time_s", 0.0))
-    return {
-        "val_accuracy": float(result["val_accuracy"]),
-        "supernet_images": images,
-        "controller_images": controller,
-        "epochs_s": seconds,
-        "stages": stages,
-    }
-
-
 def collect(study: Study) -> dict[str, Any]:
     """Every finished run's numbers, and the statistics built from them."""
     plan = study.plan
@@ -113,6 +73,7 @@ def collect(study: Study) -> dict[str, Any]:
     trainings: dict[str, Any] = {}
     scores: dict[str, dict[str, float]] = {}
     missing: list[str] = []
+    damaged: dict[str, str] = {}
     genotype_files: dict[str, dict[str, Any]] = {}
     for i in range(plan.random_archs):
         genotype_files[f"random/r{i:02d}.json"] = {"arm": RANDOM, "seed": i}
@@ -125,48 +86,30 @@ def collect(study: Study) -> dict[str, Any]:
             }
     for run in study.runs:
         if not study.is_done(run):
+            reason = unreadable(study.folder, run)
+            if reason is not None:  # there, but not JSON: a resume runs it again
+                logger.warning("study: %s is left out of the report: %s", run.id, reason)
+                damaged[run.id] = reason
             missing.append(run.id)
             continue
-        path = study.folder / run.output
-        wall = walls.get(run.id, {}).get("wall_s") if isinstance(walls.get(run.id), dict) else None
-        if run.kind == "search":
-            arm = next(a for a in plan.arms if a.label == run.arm)
-            summary = _search_summary(path, plan.stages(arm))
-            if summary is None:
-                missing.append(run.id)
-                continue
-            summary.update(
-                {
-                    "arm": run.arm,
-                    "seed": run.seed,
-                    "wall_s": wall,
-                    "genotype": f"{run.id}/genotype.json",
-                }
-            )
-            searches[run.id] = summary
-        elif run.kind == "train":
-            test = _read_json(path / TEST_RESULT_NAME)
-            if not isinstance(test, dict):
-                missing.append(run.id)
-                continue
-            trainings[run.id] = {
-                "genotype": run.genotype,
-                "arm": run.arm,
-                "seed": run.seed,
-                "train_seed": run.train_seed,
-                "top1": float(test["top1"]),
-                "top5": float(test["top5"]),
-                "test_images": int(test["images"]),
-                "params": int(test["params"]),
-                "madds": int(test["madds"]),
-                "wall_s": wall,
-            }
-        else:
-            data = _read_json(path)
-            if isinstance(data, dict) and isinstance(data.get("scores"), list):
-                scores[run.id.replace("score/", "search/")] = {
-                    str(s["genotype"]): float(s["val_accuracy"]) for s in data["scores"]
-                }
+        try:
+            collect_run(study.plan, study.folder, run, walls, searches, trainings, scores, missing)
+        except DamagedOutputError as exc:
+            logger.warning("study: %s is left out of the report: %s", run.id, exc)
+            damaged[run.id] = str(exc)
+            missing.append(run.id)
+    return _results(study, missing, damaged, searches, trainings, scores, genotype_files)
+
+
+def _results(
+    study: Study,
+    missing: list[str],
+    damaged: dict[str, str],
+    searches: dict[str, Any],
+    trainings: dict[str, Any],
+    scores: dict[str, dict[str, float]],
+    genotype_files: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     genotypes = []
     for file, meta in genotype_files.items():
         runs = [t for t in trainings.values() if t["genotype"] == file]
@@ -190,6 +133,7 @@ def collect(study: Study) -> dict[str, Any]:
     results: dict[str, Any] = {
         "complete": not missing,
         "missing": missing,
+        "damaged": damaged,
         "searches": searches,
         "trainings": trainings,
         "scores": scores,
@@ -331,6 +275,8 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
             "`cnas study ... --resume` continues the study.",
             "",
         ]
+    for run_id, reason in results.get("damaged", {}).items():
+        lines += [f"**Damaged output, left out**: {run_id}: {reason}", ""]
     lines += ["## Results", ""]
     header = (
         "| arm | searches | supernet images per search | search hours (epochs; wall) | "
@@ -439,17 +385,25 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
     for run in study.runs:
         found = walls.get(run.id)
         entry: dict[str, Any] = found if isinstance(found, dict) else {}
-        wall = entry.get("wall_s")
-        total += float(wall or 0.0)
+        wall = wall_time(walls, run.id)  # (a damaged entry counts as none)
+        total += wall or 0.0
         state = "-" if wall is None else f"{wall:.1f}"
         if run.id in results["missing"]:
             state = "not finished"
-        lines.append(f"| {run.id} | {state} | {entry.get('attempts', '-')} |")
-    sessions = record.get("sessions") or []
+        attempts = entry.get("attempts")
+        shown = attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else "-"
+        lines.append(f"| {run.id} | {state} | {shown} |")
+    found_sessions = record.get("sessions")
+    sessions = (
+        [x for x in found_sessions if isinstance(x, dict)]
+        if isinstance(found_sessions, list)
+        else []
+    )
+    session_walls = [wall_time({"s": x}, "s") or 0.0 for x in sessions]
     lines += [
         "",
         f"The runs' wall times add up to {total / 3600:.2f} hours; the study took "
-        f"{sum(float(x.get('wall_s', 0)) for x in sessions) / 3600:.2f} hours of wall time "
+        f"{sum(session_walls) / 3600:.2f} hours of wall time "
         f"in {len(sessions)} session(s) (`study.json`, `sessions`).",
     ]
     env = record.get("environment") or {}

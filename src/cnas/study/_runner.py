@@ -15,12 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from .._genotype import Genotype
-from .._io import atomic_write_text
+from .._io import atomic_write_text, find_link, parse_json
 from .._run import TEST_RESULT_NAME
+from .._schema import finite_or_none
 from ..errors import StudyPlanError, StudyRunError
 from ._plan import StudyPlan
 from ._processes import Handle, environment, start, wait_any, warm_up
-from ._runs import StudyRun, config_path, genotype_files, plan_runs, random_file, run_config
+from ._runs import (
+    GENOTYPE_LIST,
+    StudyRun,
+    config_path,
+    genotype_files,
+    plan_runs,
+    random_file,
+    run_config,
+)
 
 __all__ = ["STUDY_FILE", "Study", "read_record"]
 
@@ -69,8 +78,10 @@ class Study:
 
         Raises:
             StudyPlanError: the folder holds another plan, holds this one and ``resume``
-                is off, or is a non-empty folder of something else. Nothing is changed.
+                is off, is a non-empty folder of something else, or holds a symbolic
+                link (a write could leave the folder through it). Nothing is changed.
         """
+        _refuse_links(self.folder)
         record = self._read_record()
         if record is None:
             if self.folder.exists() and any(self.folder.iterdir()):
@@ -162,11 +173,14 @@ class Study:
             genotype.save(path, overwrite=False)
 
     def _write_configs(self) -> None:
-        """Each run's configuration file; one that is there already must be this plan's."""
-        genotypes = genotype_files(self.plan)
-        for run in self.runs:
-            path = config_path(self.folder, run)
-            text = run_config(self.plan, run, genotypes).to_json()
+        """Each run's configuration file, and the list of the genotypes the scorings
+        score; one that is there already must be this plan's."""
+        files = [
+            (config_path(self.folder, run), run_config(self.plan, run).to_json())
+            for run in self.runs
+        ]
+        listed = json.dumps(genotype_files(self.plan), indent=1) + "\n"
+        for path, text in [*files, (self.folder / GENOTYPE_LIST, listed)]:
             if path.is_file():
                 if path.read_text(encoding="utf-8") != text:
                     raise StudyPlanError(
@@ -196,8 +210,8 @@ class Study:
         if not target.is_file():
             return False
         try:
-            json.loads(target.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            parse_json(target.read_bytes())
+        except (ValueError, OSError):
             return False
         return True
 
@@ -219,7 +233,8 @@ class Study:
         """Start ``run`` in its own process, its output going to its log."""
         log = self._log(run)
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as handle:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
+        with open(fd, "ab") as handle:
             handle.write(f"$ {run.command}\n".encode())
         return start(run, self.folder, log, threads)
 
@@ -304,8 +319,8 @@ class Study:
                     ready = [r for r in pending if all(d in done for d in r.depends)]
                     for r in ready[: jobs - len(running)]:
                         pending.remove(r)
-                        logger.info("study: run %d/%d %s", r.index + 1, len(self.runs), r.id)
                         running.append(self._start(r, threads))
+                        logger.info("study: run %d/%d %s", r.index + 1, len(self.runs), r.id)
                 if not running:
                     break
                 for handle in wait_any(running):
@@ -330,9 +345,13 @@ class Study:
 
     def _note(self, run: StudyRun, code: int, seconds: float) -> None:
         def count(record: dict[str, Any]) -> None:
-            entry = record["runs"].setdefault(run.id, {})
-            entry["attempts"] = int(entry.get("attempts", 0)) + 1
-            entry["wall_s"] = float(entry.get("wall_s", 0.0)) + seconds
+            entry = record["runs"].get(run.id)
+            if not isinstance(entry, dict):  # (a damaged entry starts again)
+                entry = record["runs"][run.id] = {}
+            attempts = entry.get("attempts")
+            ok_attempts = isinstance(attempts, int) and not isinstance(attempts, bool)
+            entry["attempts"] = (attempts if ok_attempts and 0 <= attempts < 10**9 else 0) + 1
+            entry["wall_s"] = (finite_or_none(entry.get("wall_s")) or 0.0) + seconds
             entry["exit_status"] = code
 
         self._update_record(count)
@@ -405,6 +424,23 @@ class Study:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _refuse_links(folder: Path) -> None:
+    """A study writes only inside its folder: one that holds a symbolic link is refused.
+
+    Raises:
+        StudyPlanError: naming the link.
+    """
+    entry = find_link(folder)
+    if entry is not None:
+        raise StudyPlanError(
+            f"{entry} is a symbolic link; a study writes only inside its folder and "
+            "refuses links in it: remove the link"
+        )
+
+
 _FINISHED: dict[tuple[str, int, int], bool] = {}
 
 
@@ -437,8 +473,8 @@ def read_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        record = parse_json(path.read_bytes())
+    except ValueError as exc:
         raise StudyPlanError(f"{path} is not a study record: {exc}") from None
     if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT:
         raise StudyPlanError(f"{path} is not a study record (format {STUDY_FORMAT!r})")

@@ -17,6 +17,7 @@ from ..training import TrainConfig
 from ._plan import Arm, StudyPlan
 
 __all__ = [
+    "GENOTYPE_LIST",
     "ScoreConfig",
     "StudyRun",
     "config_path",
@@ -27,6 +28,10 @@ __all__ = [
     "search_config",
     "train_config",
 ]
+
+
+GENOTYPE_LIST = "configs/genotypes.json"
+"""The study's list of every genotype it trains (what each scoring scores)."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +87,16 @@ class ScoreConfig(Config):
 
     Attributes:
         search: The search folder, relative to the study folder.
-        genotypes: The genotype files to score, relative to the study folder.
+        genotypes: A JSON file that lists the genotype files to score (one list for every
+            scoring of the study: its size stays linear in its runs), relative to the
+            study folder.
         device: The device (unset: the default).
     """
 
     FORMAT = "cnas.study-score"
 
     search: str = ""
-    genotypes: tuple[str, ...] = ()
+    genotypes: str = GENOTYPE_LIST
     device: str | None = None
 
 
@@ -156,7 +163,7 @@ def train_config(plan: StudyPlan, genotype: str, seed: int) -> TrainConfig:
         raise StudyPlanError(f"train: {exc}") from None
 
 
-def run_config(plan: StudyPlan, run: StudyRun, genotypes: list[str]) -> Config:
+def run_config(plan: StudyPlan, run: StudyRun) -> Config:
     """The configuration file's contents of ``run``."""
     if run.kind == "search":
         arm = next(a for a in plan.arms if a.label == run.arm)
@@ -165,9 +172,7 @@ def run_config(plan: StudyPlan, run: StudyRun, genotypes: list[str]) -> Config:
         assert run.genotype is not None
         assert run.train_seed is not None
         return train_config(plan, run.genotype, run.train_seed)
-    return ScoreConfig(
-        search=run.id.replace("score/", "search/"), genotypes=tuple(genotypes), device=plan.device
-    )
+    return ScoreConfig(search=run.id.replace("score/", "search/"), device=plan.device)
 
 
 def plan_runs(plan: StudyPlan) -> list[StudyRun]:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from .._config import Config, custom_setting, part, setting
 from .._genotype import Genotype
 from .._run import RuntimeConfig
+from .._validation import MAX_CHANNELS
 from ..data import DataConfig
 from ..errors import ConfigError
 from ..genotypes import resolve
@@ -116,7 +117,7 @@ class TrainConfig(Config):
     )
     data: DataConfig | None = part(DataConfig)
     init_channels: int | None = setting(
-        None, flags=("--init-channels", "--init_channels"), minimum=1
+        None, flags=("--init-channels", "--init_channels"), minimum=1, maximum=MAX_CHANNELS
     )
     layers: int | None = setting(None, flags=("--layers",), minimum=1)
     epochs: int = setting(600, flags=("--epochs", "--max-epochs", "--max_epochs"), minimum=1)

@@ -21,6 +21,7 @@ from .._metrics import batch_totals, summarize
 from .._run import (
     TEST_RESULT_NAME,
     RunFolder,
+    check_data,
     device_batches,
     make_loader,
     rng_state,
@@ -196,6 +197,7 @@ class Trainer:
             limit=limit,
             desc=desc,
             progress=self.progress,
+            classes=getattr(getattr(self.model, "classifier", None), "out_features", None),
         )
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -242,14 +244,17 @@ class Trainer:
         when the training loaded its data itself.
 
         Raises:
-            ValueError: one of the two datasets given alone.
+            ValueError: one of the two datasets given alone, or an empty one.
             CheckpointError: resuming from a checkpoint of another model or run, or
                 ``output_dir`` already holds a run and ``resume`` is off.
+            ConcurrentRunError: another thread of this process runs a search or training.
         """
         if (train_data is None) != (val_data is None):
             raise ValueError("pass train_data and val_data together (or neither)")
         if train_data is None or val_data is None:
             train_data, val_data = self._own_data()
+        check_data(train_data, "training data")
+        check_data(val_data, "validation data")
         self._prepare()  # from here on, this process holds the folder's lock
         try:
             self.run_folder.open_tensorboard(self.config.runtime.tensorboard)
@@ -473,7 +478,7 @@ class Trainer:
             logger.info("resumed from %s at epoch %d", path, self.epoch)
             return
         if dist_utils.is_main_process():
-            shape = (_in_channels(self.model), self.image_size, self.image_size)
+            shape = (self.model.in_channels, self.image_size, self.image_size)
             logger.info(
                 "%s: %s parameters (without the auxiliary head), %.1fM multiply-adds at %s",
                 type(self.model).__name__,
@@ -510,12 +515,6 @@ class Trainer:
             extra={"run": self.run_folder.identity(), "train": self._train_record()},
             overwrite=True,
         )
-
-
-def _in_channels(model: Network) -> int:
-    first = model.stem[0] if isinstance(model, NetworkCIFAR) else model.stem0[0]
-    assert isinstance(first, nn.Conv2d)
-    return first.in_channels
 
 
 class _WithAux(nn.Module):
