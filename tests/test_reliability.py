@@ -805,6 +805,22 @@ def test_a_huge_op_name_gives_a_short_error_at_once() -> None:
     assert time.monotonic() - start < 5
 
 
+def test_a_config_error_keeps_the_file_and_the_field_of_a_long_path(tmp_path: Path) -> None:
+    # found by CI, whose temporary folders are deep: cutting the end of the path lost
+    # the file's name and the field
+    from cnas.errors import ConfigError
+    from cnas.search import SearchConfig
+
+    deep = tmp_path / ("d" * 120) / ("e" * 120)
+    deep.mkdir(parents=True)
+    (deep / "bad.json").write_text('{"optimizer": {"lr": "fast"}}')
+    with pytest.raises(ConfigError, match=r"bad\.json: optimizer\.lr: expected a finite") as info:
+        SearchConfig.load(deep / "bad.json")
+    assert len(str(info.value)) < 400
+    huge = ConfigError("k" * 10_000_000, "unknown field")
+    assert len(str(huge)) < 300 and str(huge).endswith("k: unknown field")
+
+
 @pytest.mark.parametrize("method", ["grow_ops", "grow_nodes", "fixed"])
 def test_a_curriculum_of_something_that_is_no_space_is_a_type_error(method: str) -> None:
     with pytest.raises(TypeError, match=f"CurriculumSchedule.{method} takes a cnas.SearchSpace"):

@@ -61,8 +61,9 @@ class ConfigError(CnasError, ValueError):
     """
 
     def __init__(self, path: str, reason: str) -> None:
-        # a key of a user's file can be anything: shown cut to 100 characters
-        shown = path if len(path) <= 100 else path[:97] + "..."
+        # a key of a user's file can be anything: shown cut to 200 characters, in the
+        # middle (the start names the file, the end the field)
+        shown = path if len(path) <= 200 else path[:100] + "..." + path[-97:]
         super().__init__(f"{shown}: {reason}" if path else reason)
         self.path = path
         self.reason = reason
