@@ -475,3 +475,68 @@ def test_without_matplotlib_the_report_says_how_to_get_the_figure(
     report = (finished["folder"] / "report.md").read_text()
     assert 'pip install "cnas[plot]"' in report
     assert "| cnas/ops |" in report  # the tables stay
+
+
+_FORK_AFTER_PARALLEL_WORK = """
+import os, signal, sys, torch
+from cnas.study._processes import release_openmp
+torch.set_num_threads(2)
+images = torch.randint(0, 255, (20000, 3, 32, 32), dtype=torch.uint8)
+order = torch.randperm(20000)
+images[order]  # a parallel region: the parent's OpenMP pool now has a second thread
+if sys.argv[1] == "release":
+    assert release_openmp()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(5)  # a hung child ends itself
+    torch.set_num_threads(2)
+    images[order]
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child", "finished" if os.WIFEXITED(status) else "hung")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs are forked on Linux")
+def test_a_run_forked_after_parallel_work_does_not_hang() -> None:
+    # found by the image-folder study test: GNU OpenMP is not fork-safe, and a study
+    # forked from a process that had run a parallel region hung in its first run
+    def child(mode: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", _FORK_AFTER_PARALLEL_WORK, mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.strip()
+
+    assert child("release") == "child finished"
+    assert child("keep") == "child hung"  # what a fork without the release does
+
+
+_FORK_AFTER_COMPILED_BACKWARD = """
+import sys, torch
+from cnas.study._processes import fork_can_train
+assert fork_can_train()
+if sys.argv[1] == "compiled":
+    f = torch.compile(lambda a: (a * 2).sum(), backend="aot_eager")
+    f(torch.ones(2, requires_grad=True)).backward()
+print(fork_can_train(), fork_can_train())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs are forked on Linux")
+def test_runs_start_as_new_processes_once_a_fork_could_not_train() -> None:
+    # found when the cluster-path test ran after the export tests: once the process had
+    # run a compiled backward, every forked run failed in its first backward
+    def probe(mode: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-c", _FORK_AFTER_COMPILED_BACKWARD, mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        ).stdout.strip()
+
+    assert probe("plain") == "True True"
+    assert probe("compiled") == "False False"

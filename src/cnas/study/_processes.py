@@ -25,6 +25,8 @@ __all__ = [
     "THREAD_VARIABLES",
     "Handle",
     "environment",
+    "fork_can_train",
+    "release_openmp",
     "start",
     "wait_any",
     "warm_up",
@@ -171,9 +173,11 @@ def wait_any(handles: list[Handle]) -> list[Handle]:
 def start(run: Any, folder: Path, log: Path, threads: int) -> Handle:
     """Start ``run`` (a ``StudyRun``) in ``folder``, its output appended to ``log``."""
     task = (run.kind, run.config, run.output)
-    if FORK:
+    if FORK and fork_can_train():
         import multiprocessing
 
+        if not release_openmp():
+            threads = 1  # what PyTorch's DataLoader workers do: no pool, no wait
         context = multiprocessing.get_context("fork")
         process = context.Process(target=_run_in_child, args=(task, str(folder), str(log), threads))
         process.start()
@@ -194,6 +198,66 @@ def start(run: Any, folder: Path, log: Path, threads: int) -> Handle:
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     return Handle(run, time.perf_counter(), popen=popen)
+
+
+_FORK_BROKEN: list[bool] = []
+
+
+def fork_can_train() -> bool:
+    """Whether a fork of this process can run autograd: torch refuses ``backward`` in a
+    forked child once the parent has started autograd's worker threads (``Unable to
+    handle autograd's threading in combination with fork-based multiprocessing``; a
+    notebook that had exported networks did). A child tries a tiny backward; once it
+    fails, runs start as new processes (``python -m cnas.study._execute``) from then on.
+    """
+    if _FORK_BROKEN:
+        return False
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the probe child
+        code = 1
+        with contextlib.suppress(BaseException):
+            import torch
+
+            torch.ones(1, requires_grad=True).mul(2).sum().backward()  # type: ignore[no-untyped-call]
+            code = 0
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return True
+    logging.getLogger("cnas").info(
+        "study: this process has started autograd's threads, which a forked run cannot "
+        "use; runs start as new processes"
+    )
+    _FORK_BROKEN.append(True)
+    return False
+
+
+def release_openmp() -> bool:
+    """Free the OpenMP thread pool before a fork; whether it is free (or none is loaded).
+
+    GNU OpenMP, torch's on Linux, is not fork-safe: once the parent has run a parallel
+    region with more than one thread, a forked child's first parallel region waits
+    forever for pool threads that the fork did not copy (a study started in a notebook
+    that had read an image folder hung so). ``omp_pause_resource_all`` (OpenMP 5.0)
+    frees the pool; the next parallel region, in the parent or the child, starts one.
+    """
+    released = True
+    with contextlib.suppress(OSError):
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {
+                line.split()[-1]
+                for line in maps
+                if any(n in line for n in ("libgomp", "libiomp", "libomp")) and "/" in line
+            }
+        for path in sorted(paths):
+            try:
+                pause = ctypes.CDLL(path).omp_pause_resource_all
+            except (OSError, AttributeError):
+                released = False
+                continue
+            pause.argtypes, pause.restype = [ctypes.c_int], ctypes.c_int
+            released = pause(1) == 0 and released  # omp_pause_soft
+    return released
 
 
 PARENT_VARIABLE = "CNAS_STUDY_PARENT"
