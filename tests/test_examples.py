@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,19 @@ def test_search_from_config_example_runs_and_its_record_is_its_config(tmp_path: 
     assert SearchConfig.load(out / "config.json") == saved  # the run's record is its config
     assert (saved.curriculum.stages, saved.supernet.layers) == (2, 3)
     assert cnas.Genotype.load(out / "genotype.json").n_nodes == 2
+
+
+def test_own_images_example_walks_the_whole_path(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "own_images.py"), str(tmp_path), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "CNAS_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 classes ('bottom_left', 'top_left', 'top_right'), 32x32" in result.stdout
+    assert "takes raw uint8 pixels (3, 32, 32)" in result.stdout
+    assert (tmp_path / "net.onnx").is_file() and (tmp_path / "train" / "config.json").is_file()
+    assert len([line for line in result.stdout.splitlines() if ".png: " in line]) == 2

@@ -527,3 +527,37 @@ def test_hubconf_loads_the_default_weights_as_the_original_did(
     hub.add(repo, "model.safetensors", safetensors_bytes(release_state))
     model = torch.hub.load(str(ROOT), "cnas_imagenet", source="local", cache_dir=cache)
     assert torch.equal(model.state_dict()["classifier.weight"], release_state["classifier.weight"])
+
+
+def test_predict_reads_a_hub_model_with_its_recorded_preprocessing(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).with_name("scripts")))
+    from image_folders import make_folder
+
+    images = sorted(
+        make_folder(tmp_path / "shapes", classes=3, per_class=2, size=16).rglob("*.png")
+    )
+    net = cnas.NetworkCIFAR(4, 3, 3, False, "CNAS")
+    preprocessing = {
+        "input_size": [3, 16, 16],
+        "resize_size": 16,
+        "mean": [0.3, 0.3, 0.3],
+        "std": [0.25, 0.25, 0.25],
+        "interpolation": "bilinear",
+    }
+    folder = cnas.models.save_pretrained(
+        net,
+        tmp_path / "model",
+        dataset="folder",
+        preprocessing=preprocessing,
+        categories=["a", "b", "c"],
+    )
+    for name in ("config.json", "model.safetensors"):
+        hub.add("me/shapes", name, (folder / name).read_bytes())
+    local = cnas.models.predict(folder, images, top_k=2)
+    remote = cnas.models.predict("hf-hub:me/shapes", images, top_k=2)
+    assert [p.to_dict() for p in remote] == [p.to_dict() for p in local]
+    assert {p.name for p in remote} <= {"a", "b", "c"} and len(remote[0].top_k) == 2

@@ -145,7 +145,7 @@ def test_the_cli_refuses_a_bad_plan_before_anything_runs(
     code, err = cnas("study", "-o", str(tmp_path / "study"), capsys=capsys)
     assert code == 2 and "give a study plan" in err
     code, err = cnas("study", "--preset", "huge", "-o", str(tmp_path / "study"), capsys=capsys)
-    assert code == 2 and "unknown preset 'huge'; known: digits, smoke" in err
+    assert code == 2 and "unknown preset 'huge'; known: digits, quick, smoke" in err
     code, err = cnas("study", "--preset", "smoke", "--jobs", "0", capsys=capsys)
     assert code == 2 and "--jobs: expected a positive integer, got 0" in err
 

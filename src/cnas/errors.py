@@ -23,6 +23,7 @@ __all__ = [
     "CnasError",
     "ConcurrentRunError",
     "ConfigError",
+    "DatasetError",
     "DatasetNotFoundError",
     "GenotypeError",
     "LatencyTableError",
@@ -137,6 +138,12 @@ class NonFiniteLossError(CnasError, FloatingPointError):
 
 class DatasetNotFoundError(CnasError, FileNotFoundError):
     """A dataset is not on disk and cannot (or may not) be downloaded."""
+
+
+class DatasetError(CnasError, ValueError):
+    """A dataset cnas cannot use: an image folder with no classes, one class or an empty
+    class, a corrupt image, too few images for the splits. The message names the file,
+    class or split."""
 
 
 class WeightsNotFoundError(CnasError, FileNotFoundError):

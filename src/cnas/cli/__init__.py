@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import _convert, _derive, _draw, _export, _profile, _search, _study, _train
+from . import _convert, _derive, _draw, _export, _predict, _profile, _search, _study, _train
 from ._common import CLIError, DeferredParser, err
 
 __all__ = ["build_parser", "main"]
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _study.add_study_parser(sub)
     _profile.add_profile_parser(sub)
     _export.add_export_parser(sub)
+    _predict.add_predict_parser(sub)
     return parser
 
 

@@ -63,6 +63,12 @@ def add_export_parser(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help="random images for the check (default 4)",
     )
+    p.add_argument(
+        "--with-preprocessing",
+        action="store_true",
+        help="for a network trained on an image folder: put its scaling and normalization "
+        "into the graph, which then takes raw uint8 pixels of the input size",
+    )
     p.add_argument("--no-check", action="store_true", help="do not run the written file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument(
@@ -106,6 +112,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             layers=args.layers,
             num_classes=args.num_classes,
             dataset=args.dataset,
+            with_preprocessing=args.with_preprocessing,
         )
     except (ImportError, UnknownNameError, FileNotFoundError, FileExistsError) as exc:
         raise CLIError(str(exc)) from None

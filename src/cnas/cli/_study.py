@@ -33,8 +33,15 @@ def add_study_parser(sub: argparse._SubParsersAction[Any]) -> None:
         "--preset",
         default=None,
         metavar="NAME",
-        help="a shipped plan instead of PLAN: smoke (a minute or two) or digits (about 25 minutes "
-        "on 2 CPU cores)",
+        help="a shipped plan instead of PLAN: smoke (a minute or two), digits (about 25 minutes "
+        "on 2 CPU cores) or quick (your own images with --data DIR)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="DIR",
+        help="an image folder (DIR/<class>/*, or DIR/train|val[|test]/<class>/*) to study "
+        "instead of the plan's dataset",
     )
     p.add_argument("-o", "--output", default="runs/study", help="the study folder (runs/study)")
     p.add_argument(
@@ -86,17 +93,23 @@ def _study(args: argparse.Namespace) -> Study:
     if args.plan and args.preset:
         raise CLIError("give a PLAN file or --preset, not both")
     continuing = args.resume or args.run_index is not None or args.report
+    data = {} if args.data is None else {"dataset": "folder", "data": args.data}
+    if data and args.preset is None and args.plan is None:
+        raise CLIError("--data DIR needs a plan: --preset quick, say")
     try:
         if args.preset:
-            return Study(StudyPlan.preset(args.preset), args.output)
+            return Study(StudyPlan.preset(args.preset, **data), args.output)
         if args.plan:
-            return Study(StudyPlan.from_file(args.plan), args.output)
+            plan = StudyPlan.from_file(args.plan)
+            if data:
+                plan = StudyPlan.from_dict({**plan.to_dict(), **data})
+            return Study(plan, args.output)
         if continuing and (Path(args.output) / STUDY_FILE).is_file():
             return Study.open(args.output)
     except (FileNotFoundError, StudyPlanError) as exc:
         raise CLIError(str(exc)) from None
     raise CLIError(
-        "give a study plan (a JSON file) or --preset smoke|digits; --resume alone needs a "
+        "give a study plan (a JSON file) or --preset smoke|digits|quick; --resume alone needs a "
         f"study folder (-o, here {args.output}) that holds {STUDY_FILE}"
     )
 

@@ -245,6 +245,13 @@ def _evaluation_data(
         )
     if data.hold_out_test:
         which = f"held out with test seed {data.test_seed}, as the run"
+    if data.dataset == "folder" and not Path(data.root).is_dir():
+        if args.data is not None:
+            raise CLIError(f"--data {data.root}: not a folder")
+        raise CLIError(
+            f"the run read its images from {data.root}, which is not a folder (any more); "
+            "pass --data DIR with the same images"
+        )
     train, val, info = data.load_train(seed, 0)
     split = {"train": train, "val": val}.get(args.split) or data.load_test()
     return split, info, data.dataset, which
@@ -255,7 +262,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     from .._genotype import Genotype
     from ..data import DatasetNotFoundError
-    from ..models import default_network
+    from ..models import default_network, network_for_images
     from ..training import TrainConfig, Trainer
 
     path, state = _weights(args)
@@ -281,7 +288,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     network = default_network(dataset)
     C = args.init_channels or saved.get("init_channels") or network.init_channels
     layers = args.layers or saved.get("layers") or network.layers
-    model = _network(network.network, genotype, C, layers, info, state, path)
+    kind = saved.get("network")
+    if kind not in ("NetworkCIFAR", "NetworkImageNet"):
+        kind = network_for_images(dataset, info.image_size)
+    model = _network(kind, genotype, C, layers, info, state, path)
     run = TrainConfig(genotype=genotype, data=None, init_channels=C, layers=layers)
     run = run.replace(batch_size=args.batch_size, runtime={"progress": False})
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,22 +61,30 @@ class NetworkSpec:
     @classmethod
     def for_dataset(cls, dataset: str, **overrides: Any) -> NetworkSpec:
         """The network ``cnas train`` builds for ``dataset`` by default (its preset's
-        channels and layers, the dataset's classes, channels and image size).
+        channels and layers, the dataset's classes, channels and image size). For
+        ``folder`` (an image folder) give its ``num_classes``, ``in_channels`` and
+        ``image_size`` (default 10, 3 and 32); the image size picks the network
+        (``cnas.models.network_for_images``).
 
         Raises:
             ValueError: an unknown dataset.
         """
-        from ..data import DATASETS
-        from ..models import default_network
+        from ..data import DATASETS, DatasetInfo
+        from ..models import default_network, network_for_images
 
-        if dataset not in DATASETS and dataset != "imagenet":
-            raise ValueError(
-                f"unknown dataset {dataset!r}; known: {', '.join([*DATASETS, 'imagenet'])}"
-            )
+        known = [*DATASETS, "imagenet", "folder"]
+        if dataset not in known:
+            raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(known)}")
         network = default_network(dataset)
         info = DATASETS.get(dataset)
+        if dataset == "folder":
+            size = int(overrides.get("image_size", 32))
+            kind = network_for_images(dataset, size)
+            info = DatasetInfo("folder", 3, 10, size)
+        else:
+            kind = network.network
         values: dict[str, Any] = {
-            "kind": "imagenet" if network.network == "NetworkImageNet" else "cifar",
+            "kind": "imagenet" if kind == "NetworkImageNet" else "cifar",
             "C": network.init_channels,
             "layers": network.layers,
             "num_classes": info.num_classes if info else 1000,

@@ -38,12 +38,26 @@ DIGITS_SAMPLES = 1797
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset."""
+    """What a model needs to know about a dataset.
+
+    Attributes:
+        name: The dataset's name (``"folder"`` for an image folder).
+        in_channels: Image channels.
+        num_classes: Classes.
+        image_size: The images' side.
+        classes: The class names in label order, where the dataset names them.
+        mean: The per-channel mean its images are normalized with (pixels in [0, 1]),
+            where cnas chose it (an image folder's).
+        std: The per-channel standard deviation, likewise.
+    """
 
     name: str
     in_channels: int
     num_classes: int
     image_size: int
+    classes: tuple[str, ...] = ()
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
 
 DATASETS: dict[str, DatasetInfo] = {

@@ -11,7 +11,8 @@ turns other checkpoints into them.
 Modules, bottom floor first: ``_weights`` (metadata), ``_network``, ``_hashes``,
 ``_download``, ``_state_dict``, ``_config``; ``_registry`` (with the weights lookup),
 ``_loading``; ``_saving``; ``_builders``, ``_factory`` (``get_model`` and ``hf-hub:``
-names), ``_convert``; ``_catalog`` (the docs tables).
+names), ``_convert``; ``_catalog`` (the docs tables); ``_preprocess`` (what a model
+records of its inputs), ``_export``, ``_predict`` (``cnas predict``).
 
 Examples:
     >>> import cnas
@@ -44,6 +45,7 @@ from ._convert import convert as convert
 from ._defaults import DEFAULT_NETWORKS as DEFAULT_NETWORKS
 from ._defaults import DefaultNetwork as DefaultNetwork
 from ._defaults import default_network as default_network
+from ._defaults import network_for_images as network_for_images
 from ._export import CHECK_TOLERANCE as CHECK_TOLERANCE
 from ._export import DEFAULT_OPSET as DEFAULT_OPSET
 from ._export import ExportResult as ExportResult
@@ -56,6 +58,11 @@ from ._network import Cell as Cell
 from ._network import NetworkCIFAR as NetworkCIFAR
 from ._network import NetworkImageNet as NetworkImageNet
 from ._network import drop_path as drop_path
+from ._predict import Prediction as Prediction
+from ._predict import Predictor as Predictor
+from ._predict import predict as predict
+from ._preprocess import Preprocessing as Preprocessing
+from ._preprocess import WithPreprocessing as WithPreprocessing
 from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import ModelSpec as ModelSpec
 from ._registry import find_weights as find_weights
@@ -98,6 +105,9 @@ __all__ = [
     "ModelSpec",
     "NetworkCIFAR",
     "NetworkImageNet",
+    "Prediction",
+    "Predictor",
+    "Preprocessing",
     "UnknownModelError",
     "UrlSource",
     "Weights",
@@ -106,6 +116,7 @@ __all__ = [
     "WeightsFormatError",
     "WeightsIntegrityError",
     "WeightsNotFoundError",
+    "WithPreprocessing",
     "cnas_cifar10",
     "cnas_imagenet",
     "convert",
@@ -123,10 +134,12 @@ __all__ = [
     "list_models",
     "model_record",
     "network_config",
+    "network_for_images",
     "pc_darts_cifar10",
     "pc_darts_imagenet",
     "pdarts_cifar10",
     "pdarts_imagenet",
+    "predict",
     "read_state_dict",
     "register_model",
     "save_pretrained",

@@ -7,7 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DEFAULT_NETWORKS", "DefaultNetwork", "default_network"]
+__all__ = [
+    "DEFAULT_NETWORKS",
+    "IMAGENET_STEM_SIZE",
+    "DefaultNetwork",
+    "default_network",
+    "network_for_images",
+]
+
+IMAGENET_STEM_SIZE = 112
+"""An image folder's images of this side or more get ``NetworkImageNet``'s strided stem
+(112 / 8 = 14 pixels reach the first cell, as 224 / 16 does after ImageNet's stem and
+first reduction); smaller ones the CIFAR stem."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +48,26 @@ DEFAULT_NETWORKS: dict[str, DefaultNetwork] = {
     ),
     "digits": DefaultNetwork("NetworkCIFAR", 16, 8, "cnas: the search supernet's size, 8x8 images"),
     "synthetic": DefaultNetwork("NetworkCIFAR", 8, 5, "cnas: a tiny network for tests"),
+    "folder": DefaultNetwork(
+        "NetworkCIFAR",
+        16,
+        8,
+        "cnas: the search supernet's size, for a few thousand images; images of "
+        f"{IMAGENET_STEM_SIZE}x{IMAGENET_STEM_SIZE} or more get NetworkImageNet "
+        "(network_for_images)",
+    ),
 }
-"""The default network of each dataset cnas knows."""
+"""The default network of each dataset cnas knows (``folder``: an image folder)."""
+
+
+def network_for_images(dataset: str, image_size: int) -> Literal["NetworkCIFAR", "NetworkImageNet"]:
+    """The network class for ``dataset``'s images: its default network's, except that an
+    image folder's images of at least ``IMAGENET_STEM_SIZE`` pixels get
+    ``NetworkImageNet`` (whose stem divides the side by 8) and smaller ones
+    ``NetworkCIFAR`` (a 3x3 stem that keeps it): decided by the images, not the name."""
+    if dataset == "folder":
+        return "NetworkImageNet" if image_size >= IMAGENET_STEM_SIZE else "NetworkCIFAR"
+    return default_network(dataset).network
 
 
 def default_network(dataset: str) -> DefaultNetwork:

@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from .._genotype import Genotype
 from .._io import atomic_path
@@ -39,9 +38,11 @@ from ..genotypes import list_genotypes, resolve
 from ._builders import WeightsArg
 from ._config import CONFIG_NAME, WEIGHTS_NAME, network_config, read_config
 from ._defaults import DEFAULT_NETWORKS, default_network
+from ._export_probe import probe
 from ._factory import get_model
 from ._loading import HF_HUB_PREFIX, from_pretrained
 from ._network import NetworkCIFAR, NetworkImageNet
+from ._preprocess import WithPreprocessing, recorded_preprocessing
 from ._registry import list_models
 
 __all__ = ["CHECK_TOLERANCE", "DEFAULT_OPSET", "ExportResult", "export"]
@@ -119,6 +120,7 @@ def export(
     layers: int | None = None,
     num_classes: int | None = None,
     dataset: str | None = None,
+    with_preprocessing: bool = False,
 ) -> ExportResult:
     """Export an evaluation network for inference: an ONNX file or a ``.pt2`` program.
 
@@ -126,8 +128,12 @@ def export(
     dynamic batch: the input ``images`` is ``(batch, C, H, W)``, the output ``logits``
     ``(batch, num_classes)``. A module passed in is copied, and left as it was. ONNX
     files record ``cnas.version``, ``cnas.opset``, ``cnas.network``, ``cnas.genotype``,
-    ``cnas.input_size``, ``cnas.exporter`` and ``torch.version`` in ``metadata_props``;
-    ``.pt2`` files the same in their extra file ``cnas.json``. Unless ``check=False``,
+    ``cnas.input_size``, ``cnas.exporter`` and ``torch.version`` in ``metadata_props``,
+    and for a folder whose ``config.json`` records them (a network trained on an image
+    folder) ``cnas.preprocessing`` (input size, resize, mean, std, interpolation, as
+    JSON), ``cnas.categories`` (the class names) and ``cnas.input`` (``normalized`` or,
+    with ``with_preprocessing``, ``pixels``); ``.pt2`` files the same in their extra file
+    ``cnas.json``. Unless ``check=False``,
     the written file then runs on ``batch_size`` random images (seed 0), in onnxruntime
     or reloaded by ``torch.export.load``; a difference above ``tolerance`` is logged.
 
@@ -166,6 +172,10 @@ def export(
         dataset: For a genotype: ``"cifar10"`` (the default), ``"imagenet"``,
             ``"digits"`` or ``"synthetic"``; it sets the network (``NetworkImageNet``
             for ImageNet), its size (the training presets'), channels and image size.
+        with_preprocessing: Put the recorded scaling and normalization into the graph:
+            the file then takes raw ``uint8`` pixels ``(batch, C, H, W)`` of the input
+            size (resized as ``Preprocessing.pixels`` does). Needs a recorded
+            preprocessing.
 
     Returns:
         An ``ExportResult``: the file, its opset, the check's largest difference, ...
@@ -212,12 +222,24 @@ def export(
     given = {k: check_int(k, v) for k, v in arch.items() if v is not None}
     model, known_dataset = _load(source, weights, given, dataset)
     model = _inference_copy(model, copy_first=isinstance(source, nn.Module))
-    size = input_size or _default_size(model, known_dataset)
+    prep = recorded_preprocessing(source)
+    size = input_size or (prep.input_size if prep else _default_size(model, known_dataset))
+    metadata = _metadata(model, size, exporter or "torch.export", opset)
     seed = torch.Generator().manual_seed(0)
     images = torch.randn(batch_size if check else 2, *size, generator=seed)
-    reference = _probe(model, images)
+    if prep is not None:
+        metadata.update(prep.metadata(in_graph=with_preprocessing))
+    if with_preprocessing:
+        if prep is None:
+            raise ValueError(
+                "with_preprocessing needs a folder whose config.json records its "
+                "preprocessing (a network cnas trained on an image folder)"
+            )
+        model = WithPreprocessing(model, prep).eval()
+        images = torch.randint(0, 256, images.shape, generator=seed, dtype=torch.uint8)
+    network = type(model.network if isinstance(model, WithPreprocessing) else model).__name__
+    reference = probe(model, images)
     example = images.repeat(2, 1, 1, 1)[:2]  # a batch of 1 would let exporters fix the batch
-    metadata = _metadata(model, size, exporter or "torch.export", opset)
     start = time.perf_counter()
     if exporter is not None and opset is not None:
         data, opset = _onnx_bytes(model, example, exporter, opset, metadata)
@@ -230,7 +252,7 @@ def export(
         if check:
             diff, runtime = (_run_onnx if fmt == "onnx" else _run_pt2)(tmp, images, reference)
     result = ExportResult(
-        target, fmt, exporter or "torch.export", opset, type(model).__name__, size, seconds,
+        target, fmt, exporter or "torch.export", opset, network, size, seconds,
         batch_size if check else None, diff, runtime, tolerance, __version__, torch.__version__,
     )  # fmt: skip
     logger.info("exported %s to %s in %.1f s", result.network, target, seconds)
@@ -398,35 +420,6 @@ def _default_size(model: nn.Module, dataset: str | None) -> tuple[int, int, int]
     raise ValueError(
         f"pass input_size=(C, H, W): the image size of a {type(model).__name__} is not known"
     )
-
-
-class _OpRecorder(TorchFunctionMode):
-    """Records the cnas custom operators (``torch.ops.cnas.*``) a forward pass calls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.custom: set[str] = set()
-
-    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if type(func).__module__ == "torch._ops" and str(func).startswith("cnas."):
-            self.custom.add("cnas::" + str(func).split(".")[1])
-        return func(*args, **(kwargs or {}))
-
-
-def _probe(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The network's logits for ``images``; refuses one that runs cnas's custom operators."""
-    with torch.no_grad(), _OpRecorder() as recorder:
-        logits = model(images)
-    if recorder.custom:
-        used = ", ".join(sorted(recorder.custom))
-        raise TypeError(
-            f"{type(model).__name__} runs cnas's custom operators ({used}), which ONNX "
-            "runtimes and torch.export files cannot run without cnas; export an evaluation "
-            "network (NetworkCIFAR, NetworkImageNet): they run none"
-        )
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{type(model).__name__} returns {type(logits).__name__}, not a tensor")
-    return logits
 
 
 def _metadata(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,8 @@ def save_pretrained(
     repo_id: str | None = None,
     extra: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    preprocessing: Mapping[str, Any] | None = None,
+    categories: Sequence[str] | None = None,
 ) -> Path:
     """Write ``model`` as ``model.safetensors`` + ``config.json`` + ``README.md`` (a model
     card), ready for ``hf upload ORG/NAME DIRECTORY``.
@@ -127,6 +129,12 @@ def save_pretrained(
             ``metrics``, ``preprocessing``, ``categories``, ``license``).
         overwrite: Write into a non-empty ``directory``, replacing ``model.safetensors``,
             ``config.json`` and ``README.md``.
+        preprocessing: How the model's inputs were prepared, when no ``weights`` record
+            or known dataset says: ``input_size`` (``[C, H, W]``), ``resize_size``,
+            ``mean``, ``std`` (pixels scaled to [0, 1]) and ``interpolation``, as
+            ``Weights.meta`` gives them (an image folder's, from
+            ``DataConfig.model_description``).
+        categories: The class names in label order, likewise.
 
     Returns:
         The output folder.
@@ -148,7 +156,14 @@ def save_pretrained(
     """
     target = Path(directory)
     config = model_record(
-        model, weights=weights, dataset=dataset, metrics=metrics, license=license, extra=extra
+        model,
+        weights=weights,
+        dataset=dataset,
+        metrics=metrics,
+        license=license,
+        extra=extra,
+        preprocessing=preprocessing,
+        categories=categories,
     )
     check_output(target, overwrite)
     try:
@@ -170,12 +185,15 @@ def model_record(
     metrics: Mapping[str, float] | None = None,
     license: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
+    categories: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The ``config.json`` of a saved model (``save_pretrained``'s), the one description of
     a model folder: ``network_config(model)``, the dataset, the cnas version, the weights
     record, metrics, preprocessing, categories and license, then ``extra`` (a ``cnas
     train`` folder adds its ``run`` record and its ``train`` configuration, from the
-    start of the run on).
+    start of the run on). ``preprocessing`` and ``categories`` (as ``save_pretrained``
+    takes them) replace what the weights record or the dataset would give.
 
     Raises:
         TypeError: ``model`` is not a cnas network, or ``extra`` has a key that is not a
@@ -203,12 +221,41 @@ def model_record(
             "std": list(reference.std),
             "interpolation": reference.interpolation,
         }
-        categories = reference.categories
-        if categories is not None:
-            config["categories"] = list(categories)
+        known = reference.categories
+        if known is not None:
+            config["categories"] = list(known)
+    if preprocessing is not None:
+        config["preprocessing"] = _preprocessing(preprocessing, config)
+    if categories is not None:
+        names = [str(c) for c in categories]
+        if len(names) != config["num_classes"]:
+            raise ValueError(
+                f"categories names {len(names)} class(es); the model has {config['num_classes']}"
+            )
+        config["categories"] = names
     config["license"] = license or (record.license if record is not None else "bsd-3-clause")
     config.update(more)
     return config
+
+
+def _preprocessing(given: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("input_size", "resize_size", "mean", "std", "interpolation")
+    missing = [k for k in keys if k not in given]
+    if missing:
+        raise ValueError(f"preprocessing lacks {', '.join(missing)}; it holds {', '.join(keys)}")
+    record = {k: given[k] for k in keys}
+    channels = config.get("in_channels", 3)
+    if list(record["input_size"])[:1] != [channels] or len(record["mean"]) != channels:
+        raise ValueError(
+            f"preprocessing describes {record['input_size']} images with "
+            f"{len(record['mean'])} mean(s); the model takes {channels} channel(s)"
+        )
+    return {
+        **record,
+        "input_size": list(record["input_size"]),
+        "mean": list(record["mean"]),
+        "std": list(record["std"]),
+    }
 
 
 def _write_files(model: nn.Module, directory: Path, config_text: str, card: str) -> None:
@@ -315,7 +362,11 @@ def model_card(config: Mapping[str, Any], model: nn.Module, repo_id: str | None 
     if rows:
         source = metrics.get("source")
         note = " (as reported in the paper)" if source == "paper" else ""
-        body += ["", "## Results", "", f"On {hub_dataset or dataset}{note}:", ""]
+        named = hub_dataset or dataset
+        if dataset == "folder":
+            categories = config.get("categories") or []
+            named = f"an image folder of {len(categories)} classes ({', '.join(categories)})"
+        body += ["", "## Results", "", f"On {named}{note}:", ""]
         body += ["| metric | value |", "| --- | --- |", *rows]
     prep = config.get("preprocessing")
     if isinstance(prep, Mapping):

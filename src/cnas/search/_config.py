@@ -498,10 +498,11 @@ class SearchConfig(Config):
         """A search reads a dataset it can split, and a custom curriculum fits the space."""
         from ..data import DATASETS
 
-        if self.data is not None and self.data.dataset not in DATASETS:
+        if self.data is not None and self.data.dataset not in (*DATASETS, "folder"):
             raise ConfigError(
                 "data.dataset",
-                f"a search reads {', '.join(DATASETS)}, not {self.data.dataset!r}",
+                f"a search reads {', '.join(DATASETS)} or an image folder (folder), not "
+                f"{self.data.dataset!r}",
             )
         if self.curriculum.kind == "custom":
             schedule = CurriculumSchedule.from_dict(dict(self.curriculum.schedule))

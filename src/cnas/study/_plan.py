@@ -27,7 +27,7 @@ CURRICULA = ("ops", "nodes", "fixed")
 """The curricula an arm can use: grow the op set (the paper's), grow the node count, or
 none (one stage over the full space)."""
 
-STUDY_DATASETS = ("digits", "synthetic", "cifar10")
+STUDY_DATASETS = ("digits", "synthetic", "cifar10", "folder")
 
 MAX_ARMS = 100
 MAX_RANDOM_ARCHS = 10_000
@@ -158,10 +158,11 @@ class StudyPlan:
 
     Attributes:
         arms: The arms (at least one; labels unique).
-        dataset: ``digits``, ``synthetic`` or ``cifar10``.
-        data: The data folder (CIFAR-10).
-        test_portion: The held-out test share of digits/synthetic (CIFAR-10 holds out
-            its test set).
+        dataset: ``digits``, ``synthetic``, ``cifar10`` or ``folder`` (an image folder).
+        data: The data folder (CIFAR-10, or the image folder).
+        test_portion: The held-out test share of digits/synthetic or of an image
+            folder without ``test/`` (CIFAR-10 holds out its test set, an image folder
+            its ``test/``).
         test_seed: The seed of the held-out split (``cnas.data.hold_out``).
         search_seeds: One search per arm and seed.
         train_seeds: One training per derived or random genotype and seed.
@@ -264,8 +265,9 @@ class StudyPlan:
 
     @classmethod
     def preset(cls, name: str, **changes: Any) -> StudyPlan:
-        """A shipped plan (``PRESETS``): ``smoke`` (the tests') or ``digits`` (the
-        documented study on the embedded digits, about 25 minutes on a 2-core CPU).
+        """A shipped plan (``PRESETS``): ``smoke`` (the tests'), ``digits`` (the
+        documented study on the embedded digits, about 25 minutes on a 2-core CPU) or
+        ``quick`` (an image folder: give ``data``), with ``changes``.
 
         Raises:
             StudyPlanError: an unknown preset.

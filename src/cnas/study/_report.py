@@ -261,7 +261,7 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
     lines += [
         f"{len(plan.arms)} arm(s) x {len(plan.search_seeds)} search seed(s), "
         f"{plan.random_archs} random architecture(s), {len(plan.train_seeds)} training "
-        f"seed(s) each, on `{plan.dataset}`. Every genotype is trained from scratch with one "
+        f"seed(s) each, on {_dataset(plan)}. Every genotype is trained from scratch with one "
         "recipe and scored once, with its final weights, on a held-out test split "
         f"({', '.join(map(str, test_images)) or '?'} images) that no search and no model "
         "selection saw. The plan, every run's configuration and the environment are in "
@@ -464,3 +464,9 @@ def _cell(study: Study, slug: str, file: str) -> str | None:
         logger.warning("no cell diagram for %s: %s", file, exc)
         return None
     return target
+
+
+def _dataset(plan: Any) -> str:
+    if plan.dataset == "folder":
+        return f"the image folder `{plan.data}`"
+    return f"`{plan.dataset}`"

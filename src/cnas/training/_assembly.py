@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from .._genotype import Genotype
 from .._memory import check_fits
 from .._run import RunFolder
 from ..errors import ConfigError
-from ..models import NetworkCIFAR, NetworkImageNet, default_network
+from ..models import NetworkCIFAR, NetworkImageNet, network_for_images
 from ._config import TrainConfig
 
-__all__ = ["assemble", "build_network"]
+__all__ = ["WithAux", "assemble", "build_network"]
 
 Network = NetworkCIFAR | NetworkImageNet
 
@@ -48,7 +49,14 @@ def assemble(
     known = data.info()
     check_fits(
         lambda: build_network(
-            data.dataset, genotype, C, layers, known.num_classes, config, known.in_channels
+            data.dataset,
+            genotype,
+            C,
+            layers,
+            known.num_classes,
+            config,
+            known.in_channels,
+            known.image_size,
         ),
         device,
         hint="use fewer channels (--init-channels) or layers (--layers)",
@@ -57,7 +65,8 @@ def assemble(
         train, val, info = data.load_train(config.seed, config.cutout)
     except ConfigError as exc:
         raise exc.within("data") from None
-    if data.dataset != "imagenet" and config.auxiliary_weight > 0 and info.image_size < 32:
+    small = network_for_images(data.dataset, info.image_size) == "NetworkCIFAR"
+    if small and config.auxiliary_weight > 0 and info.image_size < 32:
         raise ConfigError(
             "auxiliary_weight",
             f"the auxiliary head needs inputs of at least 32x32 ({data.dataset} has "
@@ -65,7 +74,14 @@ def assemble(
         )
     torch.manual_seed(config.seed)
     model = build_network(
-        data.dataset, genotype, C, layers, info.num_classes, config, info.in_channels
+        data.dataset,
+        genotype,
+        C,
+        layers,
+        info.num_classes,
+        config,
+        info.in_channels,
+        info.image_size,
     )
     return model, config, (train, val)
 
@@ -78,13 +94,27 @@ def build_network(
     num_classes: int,
     config: TrainConfig,
     in_channels: int,
+    image_size: int = 32,
 ) -> Network:
-    """The dataset's default network class (``cnas.models.default_network``) with the
-    configured sizes."""
-    cls = NetworkImageNet if default_network(dataset).network == "NetworkImageNet" else NetworkCIFAR
+    """The network class for the dataset's images (``cnas.models.network_for_images``)
+    with the configured sizes."""
+    kind = network_for_images(dataset, image_size)
+    cls = NetworkImageNet if kind == "NetworkImageNet" else NetworkCIFAR
     try:
         return cls(
             C, num_classes, layers, config.auxiliary_weight > 0, genotype, in_channels=in_channels
         )
     except ValueError as exc:
         raise ConfigError("genotype", str(exc)) from None
+
+
+class WithAux(nn.Module):
+    """Calls ``forward_with_aux``, so DDP and ``torch.compile`` see the training path."""
+
+    def __init__(self, model: Network) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and auxiliary logits (``None`` outside training or without a head)."""
+        return self.model.forward_with_aux(x)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from .._config import Config, custom_setting, part, setting
 from .._genotype import Genotype
+from .._io import shorten
 from .._run import RuntimeConfig
 from .._validation import MAX_CHANNELS
 from ..data import DataConfig
@@ -33,8 +34,11 @@ def _decode_genotype(value: Any, path: str) -> Genotype | str:
             return Genotype.from_dict(dict(value))
         except ValueError as exc:
             raise ConfigError(path, str(exc)) from None
+    hint = " (a search's result: pass its .genotype)" if hasattr(value, "genotype") else ""
     raise ConfigError(
-        path, f"expected a genotype name, a genotype.json path or a genotype, got {value!r}"
+        path,
+        "expected a genotype name, a genotype.json path or a genotype, got "
+        f"{type(value).__name__} {shorten(value)}{hint}",
     )
 
 
@@ -228,6 +232,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "cutout": 0,
         "auxiliary_weight": 0.0,
         "drop_path_prob": 0.0,
+        "seed": 0,
+    },
+    # cnas: an image folder of a few thousand images, trained on a CPU in minutes: a short
+    # cosine schedule (50 epochs: small sets fit quickly, longer ones overfit), batches of
+    # 64 (the original's 96 leaves few steps per epoch on a small set), the original's
+    # learning rate and weight decay; no cutout (its 16-pixel patch is sized for CIFAR-10's
+    # 32x32 images) and no auxiliary head (it needs 32x32 inputs and pays off over long
+    # schedules); a light drop-path (0.1) against overfitting few images
+    "folder": {
+        "epochs": 50,
+        "batch_size": 64,
+        "no_bias_decay": False,
+        "cutout": 0,
+        "auxiliary_weight": 0.0,
+        "drop_path_prob": 0.1,
         "seed": 0,
     },
     # cnas: tests and benchmarks

@@ -36,7 +36,7 @@ from ..models import (
 )
 from ..ops import use_gemv_batchnorm
 from ..utils import count_madds, count_params
-from ._assembly import assemble
+from ._assembly import WithAux, assemble
 from ._config import TrainConfig
 from ._recipe import LabelSmoothingCrossEntropy, learning_rate
 from ._resume import restore
@@ -159,7 +159,7 @@ class Trainer:
             if config.label_smoothing > 0
             else nn.CrossEntropyLoss()
         )
-        self.runner: nn.Module = _WithAux(self.model)
+        self.runner: nn.Module = WithAux(self.model)
         if dist_utils.is_distributed():
             self.runner = nn.parallel.DistributedDataParallel(
                 self.runner,
@@ -299,6 +299,15 @@ class Trainer:
         """The dataset's name the run records (``custom`` for data given to ``fit``)."""
         data = self.config.data
         return data.dataset if self._data_from_config and data is not None else "custom"
+
+    @property
+    def described(self) -> dict[str, Any]:
+        """What ``config.json`` says of the data: the dataset's name, and for an image
+        folder the preprocessing and class names (``DataConfig.model_description``)."""
+        data = self.config.data
+        if self._data_from_config and data is not None:
+            return data.model_description()
+        return {"dataset": "custom"}
 
     @property
     def image_size(self) -> int:
@@ -461,9 +470,7 @@ class Trainer:
     def _prepare(self) -> None:
         # the folder's one config.json: the model's description (as save_pretrained
         # writes it at the end, with the metrics then) and the run's configuration
-        config = model_record(
-            self.model, dataset=self.dataset, extra={"train": self._train_record()}
-        )
+        config = model_record(self.model, **self.described, extra={"train": self._train_record()})
         state = self.run_folder.prepare(
             config, resume=self.resume, require_checkpoint=self.resume is True
         )
@@ -505,7 +512,7 @@ class Trainer:
         save_pretrained(
             self.model,
             self.output_dir,
-            dataset=self.dataset,
+            **self.described,
             metrics={
                 "best_top1": max(self.best_top1, 0.0),
                 "best_epoch": self.best_epoch,
@@ -515,15 +522,3 @@ class Trainer:
             extra={"run": self.run_folder.identity(), "train": self._train_record()},
             overwrite=True,
         )
-
-
-class _WithAux(nn.Module):
-    """Calls ``forward_with_aux``, so DDP and ``torch.compile`` see the training path."""
-
-    def __init__(self, model: Network) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits and auxiliary logits (``None`` outside training or without a head)."""
-        return self.model.forward_with_aux(x)
