@@ -495,3 +495,23 @@ def test_a_recorded_preprocessing_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="categories names 2 class"):
         cnas.models.save_pretrained(net, tmp_path / "m", categories=["a", "b"])
     assert not (tmp_path / "m").exists()
+
+
+def test_v_raises_cnas_logging_only_and_vv_every_library(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    root = make_folder(tmp_path / "shapes", classes=2, per_class=4, size=8)
+
+    def err(flag: str) -> str:
+        argv = [sys.executable, "-m", "cnas", flag, "search", "--dataset", "folder", "--data",
+                str(root), "-o", str(tmp_path / f"run{flag}"), *SEARCH]  # fmt: skip
+        env = {**os.environ, "CNAS_CACHE": str(tmp_path / f"cache{flag}")}  # decode again
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=300, check=True, env=env
+        ).stderr
+
+    verbose = err("-v")
+    assert "DEBUG cnas" in verbose or "INFO cnas" in verbose
+    assert "PIL" not in verbose  # PIL logs every PNG chunk it reads at DEBUG
+    assert "DEBUG PIL" in err("-vv")

@@ -23,7 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cnas {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more of cnas's log output (-v: its progress, or its debug messages for "
+        "search, train and study); -vv: every library's debug messages too",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -43,11 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``cnas`` command on ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # long-running commands report their epochs; the others only warnings
+    # long-running commands report their epochs; the others only warnings. -v raises
+    # cnas's own logger; other libraries (PIL logs every PNG chunk) speak from -vv on
     base = logging.INFO if args.command in ("search", "train", "study") else logging.WARNING
     level = max(base - 10 * args.verbose, logging.DEBUG)
+    others = logging.DEBUG if args.verbose >= 2 else logging.WARNING
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=others, format="%(levelname)s %(name)s: %(message)s")
     logger.setLevel(level)
     try:
         return int(args.func(args))
