@@ -435,6 +435,9 @@ def test_evaluate_without_the_folder_says_so(
     _run("train", "--dataset", "folder", "--data", str(root), "--arch", "DARTS_V2",
          "-o", str(train), "--epochs", "1", "--init-channels", "4", "--layers", "3",
          "--device", "cpu", "--no-progress", capsys=capsys)  # fmt: skip
+    trained = _run("evaluate", "--weights", str(train), "--split", "train", "--device", "cpu",
+                   capsys=capsys)  # fmt: skip
+    assert "folder train (the split the run trained on (seed 0))" in trained
     import shutil
 
     shutil.rmtree(root)

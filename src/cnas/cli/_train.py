@@ -231,7 +231,8 @@ def _evaluation_data(
     if args.split_seed is not None:
         seed, which = args.split_seed, f"split seed {args.split_seed}, as given"
     elif run_seed is not None:
-        seed, which = run_seed, f"the split the run held out (seed {run_seed})"
+        part = "trained on" if args.split == "train" else "held out"
+        seed, which = run_seed, f"the split the run {part} (seed {run_seed})"
     else:
         seed, which = 0, "split seed 0: no config.json of the run says otherwise"
     if data.dataset in ("cifar10", "imagenet"):
