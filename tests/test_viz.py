@@ -44,6 +44,7 @@ def test_without_dot_draw_writes_the_source_and_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(cnas.viz, "_WARNED", [])
     with caplog.at_level(logging.WARNING, logger="cnas"):
         out = cnas.viz.draw(CNAS, tmp_path / "cells.svg")
     assert out == tmp_path / "cells.gv"
@@ -51,6 +52,11 @@ def test_without_dot_draw_writes_the_source_and_says_how_to_install(
     assert not (tmp_path / "cells.svg").exists()
     assert "apt-get install graphviz" in caplog.text
     assert CNAS._repr_svg_() is None
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="cnas"):  # a search draws every stage
+        for stage in range(3):
+            assert cnas.viz.draw(CNAS, tmp_path / f"s{stage}.svg").suffix == ".gv"
+    assert "was not found" not in caplog.text  # said once per process, not per drawing
 
 
 def test_unknown_format_is_refused(tmp_path: Path) -> None:

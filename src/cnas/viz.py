@@ -132,16 +132,23 @@ def draw(
     except graphviz.ExecutableNotFound:
         source = target.with_suffix(".gv")
         atomic_write_text(source, graph.source)
-        logger.warning(
-            "graphviz 'dot' was not found, so %s was not drawn; wrote the graph "
-            "source to %s instead; %s",
-            target,
-            source,
-            INSTALL_HINT,
-        )
+        if not _WARNED:  # once per process: a search draws every stage's cells
+            _WARNED.append(True)
+            logger.warning(
+                "graphviz 'dot' was not found, so %s was not drawn; wrote the graph "
+                "source to %s instead (and will for later drawings); %s",
+                target,
+                source,
+                INSTALL_HINT,
+            )
+        else:
+            logger.info("graphviz 'dot' was not found; wrote %s instead of %s", source, target)
         return source
     atomic_write_bytes(target, data)
     return target
+
+
+_WARNED: list[bool] = []
 
 
 def to_svg(genotype: Cells) -> str | None:
