@@ -25,6 +25,7 @@ from safetensors.torch import save as safetensors_bytes
 
 import cnas
 from cnas.models import (
+    CNAS_CIFAR10_Weights,
     CNAS_ImageNet_Weights,
     HubSource,
     UrlSource,
@@ -419,6 +420,17 @@ def test_layout_fixture_is_the_original_release_layout(
     assert layout_sha256(release_state) == ORIGINAL_LAYOUT_SHA256
 
 
+@pytest.fixture
+def hub_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CNAS_ImageNet_Weights.IMAGENET1K_V1`` as it will be once its Hub repository is
+    created (today the source is declared with ``published=False`` and never asked)."""
+    member = CNAS_ImageNet_Weights.IMAGENET1K_V1
+    hub_source, *others = member.value.sources
+    sources = (dataclasses.replace(hub_source, published=True), *others)
+    monkeypatch.setattr(member, "_value_", dataclasses.replace(member.value, sources=sources))
+
+
+@pytest.mark.usefixtures("hub_published")
 def test_default_imagenet_weights_load_from_the_hub(
     hub: FakeHub, cache: Path, release_state: dict[str, torch.Tensor]
 ) -> None:
@@ -446,7 +458,7 @@ def test_release_url_is_the_fallback_when_the_hub_lacks_the_weights(
     hub: FakeHub, cache: Path, release_pth: bytes
 ) -> None:
     url = release_url(hub, release_pth)
-    hub_source = CNAS_ImageNet_Weights.IMAGENET1K_V1.sources[0]
+    hub_source = dataclasses.replace(CNAS_ImageNet_Weights.IMAGENET1K_V1.sources[0], published=True)
     weights = dataclasses.replace(release_only(url), sources=(hub_source, UrlSource(url)))
     model = cnas.models.cnas_imagenet(weights=weights, cache_dir=cache)
     assert layout_sha256(model.state_dict()) == ORIGINAL_LAYOUT_SHA256
@@ -476,14 +488,108 @@ def test_a_malicious_pickle_from_a_release_url_is_refused(
 
 
 def test_hub_repositories_are_declared_under_one_constant() -> None:
-    for name in cnas.models.list_models(with_weights=True):
+    for name in cnas.models.list_models():
         enum = cnas.models.get_model_weights(name)
-        assert enum is not None
+        if enum is None:
+            continue
         for member in enum:
             for source in member.sources:
                 if isinstance(source, HubSource):
                     assert source.repo_id == cnas.models.HUB_REPOS[name]
                     assert source.repo_id.startswith(f"{cnas.models.HUB_ORG}/")
+
+
+# -- without a network -----------------------------------------------------------------------
+
+
+class CountingProxy:
+    """An HTTP(S) proxy on 127.0.0.1 that refuses every connection (it closes it at once)
+    after noting its first line: the download worker reaches every host through it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # closed
+                return
+            with connection:
+                connection.settimeout(5)
+                try:
+                    first = connection.recv(4096).split(b"\r\n", 1)[0]
+                except OSError:
+                    first = b""
+                self.lines.append(first.decode("latin-1"))
+
+    def stop(self) -> None:
+        self._socket.close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CountingProxy]:
+    from huggingface_hub import constants
+
+    proxy = CountingProxy()
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy.url)
+    for name in ("NO_PROXY", "no_proxy", "HF_ENDPOINT", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    yield proxy
+    proxy.stop()
+
+
+def test_without_a_network_default_weights_fail_after_one_request(
+    no_network: CountingProxy, tmp_path: Path
+) -> None:
+    # The declared-but-not-created Hub repository is never asked; the release URL is
+    # asked once, with no retry, and the error says where the file goes and what
+    # HF_HUB_OFFLINE does.
+    with pytest.raises(WeightsNotFoundError) as info:
+        cnas.models.cnas_imagenet(pretrained=True)
+    assert [line.split()[:2] for line in no_network.lines] == [["CONNECT", "github.com:443"]]
+    message = str(info.value)
+    target = tmp_path / "torch-home" / "hub" / "checkpoints" / "cnas-imagenet-602b7057.pth"
+    assert "CNAS_ImageNet_Weights.IMAGENET1K_V1" in message
+    assert str(target) in message and "HF_HUB_OFFLINE=1" in message and "weights=" in message
+
+
+def test_unpublished_weights_fail_without_any_request(no_network: CountingProxy) -> None:
+    with pytest.raises(WeightsNotFoundError, match="no CIFAR-10 weights are published yet"):
+        cnas.models.cnas_cifar10(pretrained=True)
+    with pytest.raises(WeightsNotFoundError, match="CNAS_CIFAR10_Weights.CIFAR10_V1"):
+        cnas.models.get_model("cnas_cifar10", weights="DEFAULT")
+    assert no_network.lines == []
+    assert cnas.models.list_models(with_weights=True) == ["cnas_imagenet"]
+    assert not CNAS_CIFAR10_Weights.DEFAULT.value.published
+    assert cnas.models.get_model_weights("cnas_cifar10") is CNAS_CIFAR10_Weights
+
+
+def test_without_a_network_a_hub_repository_is_asked_once(no_network: CountingProxy) -> None:
+    # huggingface_hub alone would ask again with five backed-off retries (about 25 s).
+    with pytest.raises(WeightsNotFoundError, match="HF_HUB_OFFLINE=1"):
+        cnas.models.get_model("hf-hub:me/some-model")
+    assert [line.split()[:2] for line in no_network.lines] == [["CONNECT", "huggingface.co:443"]]
+
+
+def test_offline_default_weights_name_the_file_and_its_folder(
+    no_network: CountingProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError, match="HF_HUB_OFFLINE is set") as info:
+        cnas.models.cnas_imagenet(pretrained=True)
+    target = tmp_path / "torch-home" / "hub" / "checkpoints" / "cnas-imagenet-602b7057.pth"
+    assert str(target) in str(info.value)
+    assert no_network.lines == []
 
 
 def test_imagenet_default_keeps_the_official_release_url() -> None:
@@ -520,6 +626,7 @@ def test_hubconf_takes_pretrained_false_as_the_original_did() -> None:
     assert isinstance(model, cnas.NetworkImageNet) and model.training
 
 
+@pytest.mark.usefixtures("hub_published")
 def test_hubconf_loads_the_default_weights_as_the_original_did(
     hub: FakeHub, cache: Path, release_state: dict[str, torch.Tensor]
 ) -> None:

@@ -142,8 +142,9 @@ def _build(
                 f"num_classes={args['num_classes']}"
             )
         model = cls(**args)
-        state = load_state_dict(spec, cache_dir=cache_dir, progress=progress)
-        load_into(model, state, str(weights))
+        label = next((str(m) for m in enum or () if m.value is spec), str(weights))
+        state = load_state_dict(spec, cache_dir=cache_dir, progress=progress, name=label)
+        load_into(model, state, label)
         return model.eval()
     model = cls(**args)
     if isinstance(spec, Path):

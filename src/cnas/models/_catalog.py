@@ -22,17 +22,15 @@ from ._weights import HubSource, UrlSource, Weights, WeightsEnum
 
 __all__ = ["main", "markdown"]
 
-_DATASETS = {"imagenet-1k": "ImageNet-1k", "cifar10": "CIFAR-10"}
-
 
 def _source(source: HubSource | UrlSource) -> str:
     if isinstance(source, HubSource):
-        if source.sha256 is None:  # no link: the repository does not exist yet
+        if not source.published:  # no link: the repository does not exist yet
             return f"Hub `{source.repo_id}` `{source.filename}`: **declared, not yet published**"
         return (
             f"Hub [`{source.repo_id}`](https://huggingface.co/{source.repo_id}) "
-            f"`{source.filename}` at `{source.revision[:12]}`: published, "
-            f"sha256 `{source.sha256[:12]}…`"
+            f"`{source.filename}` at `{source.revision[:12]}`: published"
+            + (f", sha256 `{source.sha256[:12]}…`" if source.sha256 else "")
         )
     check = f"sha256 `{source.sha256[:12]}…`" if source.sha256 else f"hash `{source.hash_prefix}`"
     return f"[`{source.filename}`]({source.url}) (original release, {check}): available"
@@ -100,7 +98,7 @@ def _weights_table() -> list[str]:
             madds = "" if w.madds is None else f"{w.madds / 1e6:.0f}M"
             cells = [
                 f"`{enum.__name__}.{member.name}`{default}",
-                _DATASETS.get(w.dataset, w.dataset),
+                w.dataset_name,
                 _metric(w, "top1"),
                 _metric(w, "top5"),
                 params,

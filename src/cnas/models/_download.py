@@ -201,7 +201,8 @@ def _hub_failure(exc: TransferError, repo_id: str, filename: str, revision: str)
     if exc.kind == "local":
         return (
             f"could not reach the Hub for {where} and it is not in the Hub cache; check the "
-            "network (and HF_ENDPOINT), or pass a local file as weights="
+            "network (and HF_ENDPOINT), set HF_HUB_OFFLINE=1 to read only the cache without "
+            "trying the network, or pass a local file as weights="
         )
     if exc.kind == "repository":
         return f"the Hub has no repository {repo_id!r} (or it is private or gated)"
@@ -209,7 +210,12 @@ def _hub_failure(exc: TransferError, repo_id: str, filename: str, revision: str)
         return f"the Hub repository {repo_id!r} has no revision {revision!r}"
     if exc.kind == "file":
         return f"the Hub repository {repo_id!r} has no file {filename!r} at {revision!r}"
-    return f"could not download {where}: {exc}{_LIMITS_HINT if exc.kind == 'stalled' else ''}"
+    if exc.kind == "stalled":
+        return f"could not download {where}: {exc}{_LIMITS_HINT}"
+    return (
+        f"could not download {where}: {exc}; check the network (and HF_ENDPOINT), or set "
+        "HF_HUB_OFFLINE=1 to read only the cache without trying the network"
+    )
 
 
 _LIMITS_HINT = " (limits: CNAS_HUB_STALL_SECONDS, CNAS_HUB_MIN_RATE)"
@@ -318,12 +324,21 @@ def weights_file(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    name: str | None = None,
 ) -> Path:
     """The local path of ``weights``' file: a cached copy from any source first, else a
-    download from the first source that has it.
+    download from the first published source that has it (one request each, no
+    retries: a missing network fails in about a second).
+
+    Args:
+        weights: The weights record.
+        cache_dir: The cache folder instead of the Hub's and torch's.
+        progress: Show a download progress bar.
+        name: What the weights are called in messages (``CNAS_ImageNet_Weights.IMAGENET1K_V1``).
 
     Raises:
-        WeightsNotFoundError: no source has it (the message lists what each said).
+        WeightsNotFoundError: not published, or no source has it (the message lists what
+            each said and where to put a copy made elsewhere).
         WeightsIntegrityError: a file failed its hash check (not retried elsewhere).
     """
     for source in weights.sources:
@@ -331,19 +346,46 @@ def weights_file(
             return fetch(source, cache_dir=cache_dir, local_only=True, progress=progress)
         except WeightsNotFoundError:
             continue
-    if offline():
-        tried = "; ".join(str(s) for s in weights.sources)
+    what = name or f"the {weights.dataset_name} weights"
+    published = [s for s in weights.sources if s.published]
+    if not published:
+        declared = ", ".join(f"{s.repo_id!r}" for s in weights.sources if isinstance(s, HubSource))
         raise WeightsNotFoundError(
-            f"the weights are not in the local caches and HF_HUB_OFFLINE is set, so they "
-            f"cannot be downloaded (sources: {tried}). Run once with network access "
-            "(unset HF_HUB_OFFLINE) to fill the cache, or download a source file "
-            "elsewhere and pass its path as weights="
+            f"no {weights.dataset_name} weights are published yet: {what} is declared for "
+            f"the Hub repository {declared or '(none)'}, which does not exist yet, so "
+            "nothing was downloaded. Train a network yourself (cnas train) and load it "
+            "with weights=FOLDER, or pass a weights file as weights="
+        )
+    copy = _copy_hint(published, cache_dir)
+    if offline():
+        raise WeightsNotFoundError(
+            f"{what} are not in the local caches and HF_HUB_OFFLINE is set, so nothing "
+            f"was downloaded: {copy}"
         )
     failures: list[str] = []
-    for source in weights.sources:
+    for source in published:
         try:
             return fetch(source, cache_dir=cache_dir, progress=progress)
         except WeightsNotFoundError as exc:
             logger.info("%s: %s", source, exc)
             failures.append(str(exc))
-    raise WeightsNotFoundError("could not get the weights from any source: " + "; ".join(failures))
+    raise WeightsNotFoundError(
+        f"could not download {what}: {'; '.join(failures)}. Without a network: {copy}; "
+        "and set HF_HUB_OFFLINE=1 to read only the caches, without trying the network"
+    )
+
+
+def _copy_hint(sources: list[Source], cache_dir: str | os.PathLike[str] | None) -> str:
+    """Where to put a copy of the file fetched on another machine."""
+    hints = []
+    for source in sources:
+        if isinstance(source, UrlSource):
+            target = _url_cache(cache_dir) / source.filename
+            hints.append(f"download {source.url} elsewhere and copy it to {target}")
+        else:
+            hints.append(
+                f"run `hf download {source.repo_id} {source.filename} --revision "
+                f"{source.revision} --cache-dir {_hub_cache(cache_dir)}` elsewhere and copy "
+                "that cache"
+            )
+    return " or ".join(hints) + ", or pass the file's path as weights="

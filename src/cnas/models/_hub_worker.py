@@ -50,6 +50,22 @@ def _configure(connect: float, read: float) -> Any:
     constants.DOWNLOAD_CHUNK_SIZE = CHUNK
     if hasattr(file_download, "_ETAG_RETRY_TIMEOUT"):
         file_download._ETAG_RETRY_TIMEOUT = timeout
+    # hf_hub_download asks a second time, with five backed-off retries (about 25 s),
+    # when the first request fails on the network and the file is not cached. One
+    # request is enough to know: an offline machine fails in a second, and says so.
+    for name in ("_DEFAULT_RETRY_ON_EXCEPTIONS", "_DEFAULT_RETRY_ON_STATUS_CODES"):
+        if hasattr(file_download, name):
+            setattr(file_download, name, ())
+    # Recent huggingface_hub versions first fetch a list of "agent harnesses" from the
+    # Hub to fill in the User-Agent header: a request that is not for the file. An
+    # empty list (what huggingface_hub itself uses when that fetch fails) skips it.
+    try:
+        from huggingface_hub.utils import _detect_agent
+    except ImportError:
+        pass
+    else:
+        if hasattr(_detect_agent, "_registry"):
+            _detect_agent._registry = {"standardEnvVars": [], "harnesses": {}}
     return timeout
 
 

@@ -102,10 +102,11 @@ def load_state_dict(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    name: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Fetch ``weights``' file (a cached copy first, else a download, hash-checked) and
-    read its state dict."""
-    return read_state_dict(weights_file(weights, cache_dir=cache_dir, progress=progress))
+    read its state dict; ``name`` is what messages call the weights."""
+    return read_state_dict(weights_file(weights, cache_dir=cache_dir, progress=progress, name=name))
 
 
 def _pretrained_files(

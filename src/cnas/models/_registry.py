@@ -169,7 +169,9 @@ def list_models(pattern: str | None = None, *, with_weights: bool = False) -> li
 
     Args:
         pattern: Keep only names matching this shell-style wildcard (``"*_cifar10"``).
-        with_weights: Keep only models that declare pretrained weights.
+        with_weights: Keep only models with published pretrained weights (weights that
+            are declared but not published yet, like ``cnas_cifar10``'s, do not count;
+            ``get_model_weights`` still returns their enum).
 
     Examples:
         >>> import cnas
@@ -178,8 +180,12 @@ def list_models(pattern: str | None = None, *, with_weights: bool = False) -> li
     """
     names = _REGISTRY.names(pattern)
     if with_weights:
-        names = [n for n in names if _REGISTRY.get(n).weights is not None]
+        names = [n for n in names if _has_published_weights(_REGISTRY.get(n).weights)]
     return names
+
+
+def _has_published_weights(enum: type[WeightsEnum] | None) -> bool:
+    return enum is not None and any(member.value.published for member in enum)
 
 
 def get_model_weights(name: str) -> type[WeightsEnum] | None:

@@ -122,23 +122,22 @@ class HubSource:
             file is published.
         sha256: The file's SHA-256, once published. Until then, the download is checked
             against the hash the Hub reports for the file (an LFS file's ETag).
+        published: ``False`` for a repository that is declared but not created yet:
+            cnas then sends it no request at all (it only looks in the local Hub cache),
+            and the weights' error says that they are not published.
     """
 
     repo_id: str
     filename: str = "model.safetensors"
     revision: str = "main"
     sha256: str | None = None
+    published: bool = True
 
     def __post_init__(self) -> None:
         if self.repo_id.count("/") != 1 or not all(self.repo_id.split("/")):
             raise ValueError(f"repo_id must be 'ORG/NAME', got {self.repo_id!r}")
         check_revision(self.revision)
         _check_sha256(self.sha256)
-
-    @property
-    def published(self) -> bool:
-        """Whether the file's hash is pinned in this metadata (it has been published)."""
-        return self.sha256 is not None
 
     def __str__(self) -> str:
         return f"hf-hub:{self.repo_id}@{self.revision} ({self.filename})"
@@ -201,6 +200,8 @@ def _imagenet_categories() -> tuple[str, ...]:
     return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+_DATASET_NAMES = {"imagenet-1k": "ImageNet-1k", "cifar10": "CIFAR-10"}
+
 _CATEGORIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "imagenet-1k": _imagenet_categories,
     "cifar10": lambda: CIFAR10_CATEGORIES,
@@ -258,8 +259,13 @@ class Weights:
 
     @property
     def published(self) -> bool:
-        """Whether some source holds a published, hash-pinned file."""
+        """Whether some source holds a published file (one cnas may download)."""
         return any(s.published for s in self.sources)
+
+    @property
+    def dataset_name(self) -> str:
+        """The training dataset as people write it (``ImageNet-1k``, ``CIFAR-10``)."""
+        return _DATASET_NAMES.get(self.dataset, self.dataset)
 
     @property
     def categories(self) -> tuple[str, ...] | None:
@@ -386,7 +392,7 @@ class CNAS_ImageNet_Weights(WeightsEnum):  # noqa: N801 (torchvision's naming)
 
     IMAGENET1K_V1 = Weights(
         sources=(
-            HubSource(HUB_REPOS["cnas_imagenet"]),
+            HubSource(HUB_REPOS["cnas_imagenet"], published=False),
             UrlSource(RELEASE_URL),
         ),
         dataset="imagenet-1k",
@@ -411,7 +417,7 @@ class CNAS_CIFAR10_Weights(WeightsEnum):  # noqa: N801 (torchvision's naming)
     """
 
     CIFAR10_V1 = Weights(
-        sources=(HubSource(HUB_REPOS["cnas_cifar10"]),),
+        sources=(HubSource(HUB_REPOS["cnas_cifar10"], published=False),),
         dataset="cifar10",
         num_classes=10,
         input_size=(3, 32, 32),
