@@ -19,7 +19,7 @@ SRC = Path(cnas.__file__).parent
 FLOORS: dict[str, int] = {
     **dict.fromkeys(
         [
-            *("_version", "_io", "_deprecation", "_validation", "errors", "_registry"),
+            *("_version", "_io", "_deprecation", "_validation", "errors", "_registry", "_progress"),
             *("utils", "_schema", "_memory", "_config", "_config_fields"),
         ],
         0,

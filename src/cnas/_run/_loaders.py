@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from .. import distributed as dist_utils
+from .._progress import progress_bar
 
 __all__ = ["check_batch", "check_data", "device_batches", "make_loader", "per_process_batch"]
 
@@ -104,12 +105,10 @@ def device_batches(
     """
     bar = None
     if progress and dist_utils.is_main_process():
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
         total: int | None = len(loader) if isinstance(loader, Sized) else None
         if limit is not None:
             total = min(total, limit) if total is not None else limit
-        bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+        bar = progress_bar(show=True, total=total, desc=desc, leave=False, dynamic_ncols=True)
     try:
         if limit is not None and limit <= 0:
             return

@@ -3,13 +3,13 @@ resumed run may change it)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import torch
 
 from .. import distributed as dist_utils
 from .._config import Config, setting
+from .._progress import show_progress_by_default
 from ..errors import ConfigError
 
 __all__ = ["RuntimeConfig"]
@@ -25,7 +25,8 @@ class RuntimeConfig(Config):
             `cuda:LOCAL_RANK` when CUDA is available (under `torchrun` each process its
             own GPU), else the CPU.
         num_workers: `DataLoader` worker processes (0: load in the main process).
-        progress: Show tqdm progress bars. Unset: when standard error is a terminal.
+        progress: Show tqdm progress bars. Unset: when standard error is a terminal or
+            the code runs in a Jupyter notebook (widgets with ipywidgets, else text).
         channels_last: Run the network in channels-last memory format (faster on CPUs
             and GPUs; the same results up to rounding).
         tensorboard: Write TensorBoard events to the run's `tensorboard/` folder. Unset:
@@ -62,5 +63,6 @@ class RuntimeConfig(Config):
             raise ConfigError("device", str(exc)) from None
 
     def show_progress(self) -> bool:
-        """Whether to show progress bars (``progress``, else whether stderr is a terminal)."""
-        return sys.stderr.isatty() if self.progress is None else self.progress
+        """Whether to show progress bars (``progress``, else on a terminal or in a
+        notebook)."""
+        return show_progress_by_default() if self.progress is None else self.progress

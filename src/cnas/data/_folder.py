@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._io import shorten
+from .._progress import progress_bar
 from ..errors import DatasetError, DatasetNotFoundError
 from ._folder_cache import cache_path, read_cache, write_cache
 
@@ -229,9 +230,7 @@ def _shape(paths: Sequence[Path], image_size: int | None) -> tuple[int, int, int
 
 
 def _progress(total: int, what: str) -> Any:
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-    return tqdm(total=total, desc=what, unit="img", disable=None, leave=False)
+    return progress_bar(total=total, desc=what, unit="img", leave=False)
 
 
 # -- the folder --------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def _configure(connect: float, read: float) -> Any:
 
 
 def _reporting_tqdm() -> Any:
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
+    from tqdm.std import tqdm  # type: ignore[import-untyped]
 
     class Reporting(tqdm):  # type: ignore[misc]
         """Draws nothing; reports each chunk to the parent, which draws the bar."""

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .._progress import progress_bar
+
 __all__ = ["LIMIT_VARIABLES", "TransferError", "TransferLimits", "transfer"]
 
 _WORKER = Path(__file__).with_name("_hub_worker.py")
@@ -126,15 +128,13 @@ class _Stall:
 
 
 def _progress_bar(total: int, name: str, progress: bool) -> Any:
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-    return tqdm(
+    return progress_bar(
+        show=None if progress else False,
         total=total,
         desc=name,
         unit="B",
         unit_scale=True,
         unit_divisor=1024,
-        disable=None if progress else True,
         leave=False,
     )
 

@@ -8,7 +8,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from .._genotype import Genotype
 from .._io import atomic_write_text, find_link, parse_json
+from .._progress import progress_bar, show_progress_by_default
 from .._run import TEST_RESULT_NAME
 from .._schema import finite_or_none
 from ..errors import StudyPlanError, StudyRunError
@@ -269,7 +269,7 @@ class Study:
             jobs: Runs at a time, each its own process.
             threads: Threads per run (default: this machine's cores split between the jobs).
             resume: Continue a study folder that holds this plan.
-            progress: A tqdm bar over the runs (default: when stderr is a terminal).
+            progress: A tqdm bar over the runs (default: on a terminal or in a notebook).
             report: Write ``report.md`` at the end.
 
         Returns:
@@ -497,9 +497,7 @@ class _NoBar:
 
 
 def _progress_bar(total: int, done: int, progress: bool | None) -> Any:
-    show = sys.stderr.isatty() if progress is None else progress
+    show = show_progress_by_default() if progress is None else progress
     if not show:
         return _NoBar()
-    from tqdm.auto import tqdm  # type: ignore[import-untyped]
-
-    return tqdm(total=total, initial=done, desc="study", unit="run")
+    return progress_bar(show=True, total=total, initial=done, desc="study", unit="run")
