@@ -299,3 +299,59 @@ def test_restated_settings_agree_with_their_sources() -> None:
     # records its size; a genotype is built for a named dataset
     named = tuple(d for d in cnas.models.DEFAULT_NETWORKS if d != "folder")
     assert named == _EXPORT_DATASETS
+
+
+# The cell the README's digits search found: its normal cell never reads input 0, so the
+# preprocessing of that input is dead code in the traced graph. The TorchScript exporter
+# used to fail on it with an internal assert of torch and a 2,000-line graph dump.
+IGNORES_INPUT_0 = cnas.Genotype(
+    normal=[("sep_conv_3x3", 1, 2), ("skip_connect", 1, 2), ("max_pool_3x3", 2, 3),
+            ("sep_conv_3x3", 1, 3)],
+    normal_concat=[2, 3],
+    reduce=[("max_pool_3x3", 0, 2), ("skip_connect", 1, 2), ("max_pool_3x3", 0, 3),
+            ("skip_connect", 2, 3)],
+    reduce_concat=[2, 3],
+)  # fmt: skip
+
+
+def _random_genotypes(count: int) -> list[cnas.Genotype]:
+    space = cnas.SearchSpace()  # the 8 DARTS ops, 4 nodes
+    generator = torch.Generator().manual_seed(28)
+    return [IGNORES_INPUT_0, *(space.sample(generator) for _ in range(count))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_random_genotypes_export_with_both_exporters(tmp_path: Path, exporter: str) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    for i, genotype in enumerate(_random_genotypes(4)):
+        # 5 layers: normal cells right after reductions read a FactorizedReduce input 0
+        net = _randomize_batchnorm(cnas.NetworkCIFAR(4, 10, 5, False, genotype))
+        result = cnas.models.export(net, tmp_path / f"{i}.onnx", exporter=exporter)
+        assert result.exporter == exporter, genotype
+        assert result.check_passed, (genotype, result.max_abs_diff)
+
+
+def test_a_failing_torchscript_export_falls_back_to_dynamo_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("onnxscript")
+    real = _export._onnx_bytes
+
+    def torchscript_fails(*args: Any) -> Any:
+        if args[2] == "torchscript":
+            raise RuntimeError(
+                "INTERNAL ASSERT FAILED at dead_code_elimination.cpp\n" + "%1 = x\n" * 2000
+            )
+        return real(*args)
+
+    monkeypatch.setattr(_export, "_onnx_bytes", torchscript_fails)
+    net = cnas.NetworkCIFAR(4, 10, 1, False, IGNORES_INPUT_0)
+    with caplog.at_level("WARNING", logger="cnas"):
+        result = cnas.models.export(net, tmp_path / "net.onnx", exporter="torchscript")
+    assert result.exporter == "dynamo" and result.check_passed
+    assert _metadata(result.path)["cnas.exporter"] == "dynamo"
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "torchscript exporter failed" in warning.getMessage()
+    assert len(warning.getMessage()) < 400  # the first line of torch's message, not its dump

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import inspect
 import io
 import json
@@ -242,7 +243,7 @@ def export(
     example = images.repeat(2, 1, 1, 1)[:2]  # a batch of 1 would let exporters fix the batch
     start = time.perf_counter()
     if exporter is not None and opset is not None:
-        data, opset = _onnx_bytes(model, example, exporter, opset, metadata)
+        data, opset, exporter = _onnx_with_fallback(model, example, exporter, opset, metadata)
     else:
         data = _pt2_bytes(model, example, metadata)
     diff, runtime = None, None
@@ -481,6 +482,34 @@ def _onnx_bytes(
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     return proto.SerializeToString(), int(written)
+
+
+def _onnx_with_fallback(
+    model: nn.Module, example: torch.Tensor, exporter: str, opset: int, meta: dict[str, str]
+) -> tuple[bytes, int, str]:
+    """``_onnx_bytes``; when the TorchScript exporter fails inside torch (an internal
+    assert, a graph it cannot handle), the dynamo exporter instead, with one warning."""
+    if exporter != "torchscript":
+        return (*_onnx_bytes(model, example, exporter, opset, meta), exporter)
+    try:
+        return (*_onnx_bytes(model, example, exporter, opset, meta), exporter)
+    except RuntimeError as exc:  # torch's own failure: its message can be a graph dump
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if not _has_dynamo() or importlib.util.find_spec("onnxscript") is None:
+            raise RuntimeError(
+                f"the torchscript exporter failed ({first}); the dynamo exporter could "
+                f"export this network: {_EXPORT_HINT} and pass exporter='dynamo'"
+            ) from None
+    fallback_opset = max(opset, DEFAULT_OPSET)  # dynamo writes opset 18 and later
+    logger.warning(
+        "the torchscript exporter failed on this network (%s); exported with the dynamo "
+        "exporter instead (opset %d)",
+        first,
+        fallback_opset,
+    )
+    meta["cnas.exporter"] = "dynamo"
+    meta["cnas.opset"] = str(fallback_opset)
+    return (*_onnx_bytes(model, example, "dynamo", fallback_opset, meta), "dynamo")
 
 
 def _pt2_bytes(model: nn.Module, example: torch.Tensor, meta: dict[str, str]) -> bytes:

@@ -173,8 +173,23 @@ class FactorizedReduce(nn.Module):
             x = F.pad(x, (x.size(3) % 2, 0, x.size(2) % 2, 0))
         # A 1x1 convolution at stride 2 reads every other pixel: take those pixels first
         # (a quarter of the data) and convolve at stride 1. Same result, less traffic.
-        even, odd = _StridedPixels.apply(x, ((0, 0), (1, 1)))
+        even, odd = _strided_pixels(x, ((0, 0), (1, 1)))
         return torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1)
+
+
+def _strided_pixels(
+    x: torch.Tensor, offsets: tuple[tuple[int, int], ...]
+) -> tuple[torch.Tensor, ...]:
+    """``x[:, :, i::2, j::2]`` for each ``(i, j)`` in ``offsets`` (``_StridedPixels``).
+
+    While tracing (the TorchScript ONNX exporter), plain slices: a traced autograd
+    Function becomes a PythonOp with a subgraph, and that exporter fails an internal
+    assert when the network never reads the op's output (a cell that ignores its input
+    0 leaves its preprocessing dead).
+    """
+    if torch._C._get_tracing_state() is not None:  # torch.jit.is_tracing(), typed
+        return tuple(x[:, :, i::2, j::2] for i, j in offsets)
+    return _StridedPixels.apply(x, offsets)  # type: ignore[no-any-return]
 
 
 class _StridedPixels(torch.autograd.Function):
@@ -219,7 +234,7 @@ class SubsampledDilatedConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve the even pixels with the undilated kernel."""
         pad_h, pad_w = (int(p) for p in self.padding)
-        (even,) = _StridedPixels.apply(x, ((0, 0),))
+        (even,) = _strided_pixels(x, ((0, 0),))
         return F.conv2d(even, self.weight, self.bias, 1, (pad_h // 2, pad_w // 2), 1, self.groups)
 
 
