@@ -254,7 +254,7 @@ def test_a_failed_check_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     def broken(*args: object) -> None:
         raise RuntimeError("the runtime failed")
 
-    monkeypatch.setattr(_export, "_run_onnx", broken)
+    monkeypatch.setattr(_export, "run_onnx", broken)
     net = cnas.NetworkCIFAR(4, 10, 1, False, "CNAS")
     with pytest.raises(RuntimeError, match="the runtime failed"):
         cnas.models.export(net, tmp_path / "model.onnx", exporter="torchscript")

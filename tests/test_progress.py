@@ -13,7 +13,7 @@ import pytest
 from cnas import _progress
 
 sys.path.insert(0, str(Path(__file__).with_name("scripts")))
-from tiny_search import build  # noqa: E402
+from tiny_search import build
 
 
 class _KernelShell:

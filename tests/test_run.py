@@ -180,6 +180,9 @@ def test_search_and_training_refuse_each_others_folders(tmp_path: Path) -> None:
     searcher.fit(strain, sval)
     trainer, train, val = _tiny_trainer(tmp_path / "train")
     trainer.fit(train, val)
+    # a finished run leaves no lock file behind
+    assert not (tmp_path / "search" / ".lock").exists()
+    assert not (tmp_path / "train" / ".lock").exists()
     into_search, train, val = _tiny_trainer(tmp_path / "search", resume=True)
     with pytest.raises(CheckpointError, match="holds a search run .*not a training run"):
         into_search.fit(train, val)
@@ -240,7 +243,40 @@ def test_a_second_run_in_a_held_folder_is_refused_naming_the_holder(tmp_path: Pa
             trainer.fit(train, val)
     finally:
         first.release()
-    assert RunFolder(tmp_path, "training").prepare({}, resume=True) is None  # free again
+    assert not (tmp_path / ".lock").exists()
+    again = RunFolder(tmp_path, "training")
+    assert again.prepare({}, resume=True) is None  # free again
+    assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+    again.release()
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_a_lock_taken_on_a_file_removed_meanwhile_is_taken_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run that ends removes .lock while holding it; a process that opened the old file
+    # just before must not believe it holds the folder: it locks the file now there.
+    import cnas._run._folder as folder_module
+
+    real = folder_module.same_file
+    calls: list[int] = []
+
+    def removed_once(handle: Any, path: Path) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            path.unlink()  # as if the previous holder released it right then
+        return real(handle, path)
+
+    monkeypatch.setattr(folder_module, "same_file", removed_once)
+    folder = RunFolder(tmp_path, "training")
+    folder.acquire()
+    try:
+        assert len(calls) == 2  # the first lock was on a removed file: taken again
+        assert (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+        with pytest.raises(RunLockedError):
+            RunFolder(tmp_path, "training").prepare({}, resume=True)
+    finally:
+        folder.release()
 
 
 _HOLDER = """

@@ -414,6 +414,7 @@ def test_the_report_holds_only_numbers_the_runs_produced(finished: dict[str, Any
             )
     randoms = [sum(v) / len(v) for k, v in test.items() if k.startswith("random/")]
     report = (folder / "report.md").read_text()
+    assert "A smoke study: its numbers mean nothing." in report
     rows = {
         line.split("|")[1].strip().removesuffix(" (baseline)"): [
             c.strip() for c in line.split("|")[2:-1]
@@ -425,6 +426,7 @@ def test_the_report_holds_only_numbers_the_runs_produced(finished: dict[str, Any
     random_mean = sum(randoms) / len(randoms)
     for label, values in [*per_arm.items(), ("random architectures", randoms)]:
         cells = rows[label]
+        assert "0.000" not in cells[2]  # hours that would round to zero are in seconds
         mean, std = _mean_std(values)
         assert cells[3] == f"{100 * mean:.2f} ± {100 * std:.2f} ({len(values)})"
         assert cells[4] == f"{100 * (mean - random_mean) / random_mean:+.2f}"

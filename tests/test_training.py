@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 import cnas
 from cnas.cli import main
 from cnas.data import Cutout
+from cnas.models._config import network_from_config
 from cnas.training import LabelSmoothingCrossEntropy, TrainConfig, Trainer, learning_rate
 
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -243,6 +244,17 @@ def test_resuming_another_architecture_is_refused(tmp_path: Path) -> None:
         Trainer(
             other, trainer.config.replace(runtime={"device": "cpu", "progress": False}), tmp_path
         ).fit(train, val)  # type: ignore[arg-type]
+    # only what changed is named, not both network descriptions
+    described = cnas.models.network_config(trainer.model)
+    deeper = network_from_config({**described, "layers": 4})
+    with pytest.raises(cnas.CheckpointError) as info:
+        Trainer(
+            deeper,
+            trainer.config.replace(runtime={"device": "cpu", "progress": False}),
+            tmp_path,
+            resume=True,
+        ).fit(train, val)  # type: ignore[arg-type]
+    assert "(layers: 3 -> 4)" in str(info.value) and "init_channels" not in str(info.value)
 
 
 def test_bf16_autocast_trains(tmp_path: Path) -> None:

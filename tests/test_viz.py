@@ -62,3 +62,21 @@ def test_without_dot_draw_writes_the_source_and_says_how_to_install(
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown drawing format 'svgz2'"):
         cnas.viz.draw(CNAS, tmp_path / "x", format="svgz2")
+
+
+def test_without_dot_the_search_report_links_the_graph_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).with_name("scripts")))
+    from tiny_search import build
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(cnas.viz, "_WARNED", [])
+    searcher, train, val = build(str(tmp_path / "run"), draw=True)
+    searcher.fit(train, val)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "[cells.gv](stages/stage-1/cells.gv) (source)" in report
+    assert "dot -Tsvg cells.gv -o cells.svg" in report and "apt-get install graphviz" in report
+    assert (tmp_path / "run" / "stages" / "stage-1" / "cells.gv").is_file()

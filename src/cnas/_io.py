@@ -19,6 +19,7 @@ __all__ = [
     "atomic_write_text",
     "find_link",
     "parse_json",
+    "same_file",
     "shorten",
 ]
 
@@ -163,3 +164,13 @@ def find_link(folder: Path) -> Path | None:
             if entry.is_symlink():
                 return entry
     return None
+
+
+def same_file(handle: Any, path: Path) -> bool:
+    """Whether the open ``handle`` is the file at ``path`` now (not one removed since)."""
+    try:
+        here = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    there = os.fstat(handle.fileno())
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)

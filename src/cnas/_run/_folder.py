@@ -11,7 +11,8 @@ A run is a folder with an identity and a history:
   the checkpoint covers), rewritten from the checkpoint's history on resume; TensorBoard
   events in ``tensorboard/`` when the package is there;
 - ``.lock``: held (``flock``) by the process that runs in the folder, with its pid; the
-  operating system releases it when the process ends.
+  run removes it when it ends, and the operating system releases it when the process
+  is killed (the free file left then is harmless).
 
 ``RunFolder`` makes the folder ready (fresh, resumed, or refused: a run starts only in
 an empty or new folder, or resumes its own run; a folder that holds anything else, a run
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist_utils
-from .._io import atomic_write_text, find_link, parse_json
+from .._io import atomic_write_text, find_link, parse_json, same_file
 from .._version import __version__
 from ..errors import CheckpointError, ConcurrentRunError, RunLockedError
 from ._checkpoints import (
@@ -191,8 +192,9 @@ class RunFolder:
                 checkpoint is corrupt or foreign. Nothing is overwritten.
         """
         self.check(resume=resume, require_checkpoint=require_checkpoint)
-        _enter_run(self.path)
-        self._entered = True
+        if not self._entered:  # (prepared again by its holder: entered once, left once)
+            _enter_run(self.path)
+            self._entered = True
         if dist_utils.is_main_process():
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
@@ -354,15 +356,22 @@ class RunFolder:
         """
         if fcntl is None or self._lock is not None or not _launched_main():
             return
-        fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
-        handle = open(fd, "a+", encoding="utf-8")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            error = self._locked_error(handle.read())
+        path = self.path / LOCK_NAME
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
+            handle = open(fd, "a+", encoding="utf-8")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                error = self._locked_error(handle.read())
+                handle.close()
+                raise error from None
+            if same_file(handle, path):
+                break
+            # The run that held it ended and removed the file between our open and our
+            # lock: this lock is on a file no one else will open. Take the new one.
             handle.close()
-            raise error from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -370,8 +379,12 @@ class RunFolder:
         self._lock = handle
 
     def release(self) -> None:
-        """Let go of the folder's lock (the file stays; it is free once no one holds it)."""
+        """Let go of the folder's lock and remove its file, so that a finished run leaves
+        no ``.lock`` behind (a killed one leaves a free lock file, which is harmless)."""
         if self._lock is not None:
+            path = self.path / LOCK_NAME
+            if same_file(self._lock, path):
+                path.unlink(missing_ok=True)  # while still holding it: see acquire
             self._lock.close()  # closing the file releases the flock
             self._lock = None
         if getattr(self, "_entered", False):
@@ -382,9 +395,11 @@ class RunFolder:
         # (under torchrun the main process holds the lock for every rank)
         if fcntl is None or self._lock is not None or not _launched_main():
             return
-        if not (self.path / LOCK_NAME).is_file():
-            return
-        with open(self.path / LOCK_NAME, encoding="utf-8") as handle:
+        try:
+            handle = open(self.path / LOCK_NAME, encoding="utf-8")  # noqa: SIM115
+        except (FileNotFoundError, IsADirectoryError):
+            return  # no lock file: no run holds the folder
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:

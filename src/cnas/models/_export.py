@@ -39,6 +39,17 @@ from ..genotypes import list_genotypes, resolve
 from ._builders import WeightsArg
 from ._config import CONFIG_NAME, WEIGHTS_NAME, network_config, read_config
 from ._defaults import DEFAULT_NETWORKS, default_network
+from ._export_files import (
+    BATCH_AXIS,
+    EXPORT_HINT,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    dynamic_batch,
+    pt2_bytes,
+    require,
+    run_onnx,
+    run_pt2,
+)
 from ._export_probe import probe
 from ._factory import get_model
 from ._loading import HF_HUB_PREFIX, from_pretrained
@@ -59,8 +70,6 @@ CHECK_TOLERANCE = 1e-4
 """The largest absolute difference from PyTorch that passes ``export``'s check."""
 
 _FORMATS, _EXPORTERS = ("onnx", "torch"), ("dynamo", "torchscript")
-_EXPORT_HINT = 'pip install "cnas[export]"'
-INPUT_NAME, OUTPUT_NAME, BATCH_AXIS = "images", "logits", "batch"
 
 
 @dataclass(frozen=True)
@@ -210,7 +219,7 @@ def export(
     if fmt == "onnx":
         exporter = exporter if exporter is not None else _default_exporter()
         opset = _check_opset(exporter, DEFAULT_OPSET if opset is None else opset)
-        _require(["onnx", *["onnxscript"] * (exporter == "dynamo"), *["onnxruntime"] * check])
+        require(["onnx", *["onnxscript"] * (exporter == "dynamo"), *["onnxruntime"] * check])
     elif exporter is not None or opset is not None:
         raise ValueError("an exporter and an opset apply to ONNX export, not to format 'torch'")
     if input_size is not None:
@@ -245,13 +254,13 @@ def export(
     if exporter is not None and opset is not None:
         data, opset, exporter = _onnx_with_fallback(model, example, exporter, opset, metadata)
     else:
-        data = _pt2_bytes(model, example, metadata)
+        data = pt2_bytes(model, example, metadata)
     diff, runtime = None, None
     with atomic_path(target, overwrite=True) as tmp:
         tmp.write_bytes(data)
         seconds = time.perf_counter() - start
         if check:
-            diff, runtime = (_run_onnx if fmt == "onnx" else _run_pt2)(tmp, images, reference)
+            diff, runtime = (run_onnx if fmt == "onnx" else run_pt2)(tmp, images, reference)
     result = ExportResult(
         target, fmt, exporter or "torch.export", opset, network, size, seconds,
         batch_size if check else None, diff, runtime, tolerance, __version__, torch.__version__,
@@ -308,23 +317,6 @@ def _check_size(size: Any) -> tuple[int, int, int]:
         raise ValueError(f"input_size must be (C, H, W), got {size!r}")
     C, H, W = (check_int(f"input_size {n}", v) for n, v in zip("CHW", size, strict=True))
     return C, H, W
-
-
-def _require(names: list[str]) -> list[Any]:
-    """Import ``names``; a missing one is an ``ImportError`` that says ``_EXPORT_HINT``."""
-    modules, missing = [], []
-    for name in names:
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise ImportError(
-            f"ONNX export needs {', '.join(missing)}, not installed here: {_EXPORT_HINT} "
-            "(a torch.export .pt2 file needs only torch)",
-            name=missing[0],
-        )
-    return modules
 
 
 def _load(
@@ -436,14 +428,10 @@ def _metadata(
     return {**meta, "torch.version": torch.__version__}
 
 
-def _dynamic_batch() -> Any:
-    return ({0: torch.export.Dim(BATCH_AXIS, min=1)},)
-
-
 def _onnx_bytes(
     model: nn.Module, example: torch.Tensor, exporter: str, opset: int, meta: dict[str, str]
 ) -> tuple[bytes, int]:
-    (onnx,) = _require(["onnx"])
+    (onnx,) = require(["onnx"])
     names: dict[str, Any] = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME]}
     if exporter == "dynamo":
         program = torch.onnx.export(
@@ -451,7 +439,7 @@ def _onnx_bytes(
             (example,),
             dynamo=True,
             opset_version=opset,
-            dynamic_shapes=_dynamic_batch(),
+            dynamic_shapes=dynamic_batch(),
             verbose=False,
             **names,
         )
@@ -498,7 +486,7 @@ def _onnx_with_fallback(
         if not _has_dynamo() or importlib.util.find_spec("onnxscript") is None:
             raise RuntimeError(
                 f"the torchscript exporter failed ({first}); the dynamo exporter could "
-                f"export this network: {_EXPORT_HINT} and pass exporter='dynamo'"
+                f"export this network: {EXPORT_HINT} and pass exporter='dynamo'"
             ) from None
     fallback_opset = max(opset, DEFAULT_OPSET)  # dynamo writes opset 18 and later
     logger.warning(
@@ -510,35 +498,3 @@ def _onnx_with_fallback(
     meta["cnas.exporter"] = "dynamo"
     meta["cnas.opset"] = str(fallback_opset)
     return (*_onnx_bytes(model, example, "dynamo", fallback_opset, meta), "dynamo")
-
-
-def _pt2_bytes(model: nn.Module, example: torch.Tensor, meta: dict[str, str]) -> bytes:
-    program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch(), strict=False)
-    buffer = io.BytesIO()
-    torch.export.save(program, buffer, extra_files={"cnas.json": json.dumps(meta, indent=2)})
-    return buffer.getvalue()
-
-
-def _largest_difference(got: torch.Tensor, want: torch.Tensor) -> float:
-    if got.shape != want.shape:
-        raise ValueError(
-            f"the file returns logits of shape {tuple(got.shape)}, not {tuple(want.shape)}"
-        )
-    return float((got.double() - want.double()).abs().max())
-
-
-def _run_onnx(file: Path, images: torch.Tensor, reference: torch.Tensor) -> tuple[float, str]:
-    (ort,) = _require(["onnxruntime"])
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: no notes on the console
-    session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
-    (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: images.numpy()})
-    got = torch.from_numpy(logits)
-    return _largest_difference(got, reference), f"onnxruntime {ort.__version__}"
-
-
-def _run_pt2(file: Path, images: torch.Tensor, reference: torch.Tensor) -> tuple[float, str]:
-    program = torch.export.load(io.BytesIO(file.read_bytes()))
-    with torch.no_grad():
-        logits = program.module()(images)
-    return _largest_difference(logits, reference), f"torch {torch.__version__}"

@@ -103,7 +103,7 @@ class Predictor:
             self.preprocessing, self._pixels = self._open_model(source), False
 
     def _open_onnx(self, path: Path) -> tuple[Preprocessing, bool]:
-        from ._export import _require
+        from ._export_files import require as _require
 
         (ort,) = _require(["onnxruntime"])
         self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

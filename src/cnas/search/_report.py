@@ -39,13 +39,14 @@ def search_report(
         "| stage | ops | nodes | allowed ops | val top-1 | derive mean ± std (n) | cells |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    sources = False
     for r in stage_results:
         folder = f"stages/stage-{r.index + 1}"
-        picture = (
-            f"![stage {r.index + 1}]({folder}/cells.svg)"
-            if (output_dir / folder / "cells.svg").exists()
-            else ""
-        )
+        picture = ""
+        if (output_dir / folder / "cells.svg").exists():
+            picture = f"![stage {r.index + 1}]({folder}/cells.svg)"
+        elif (output_dir / folder / "cells.gv").exists():
+            picture, sources = f"[cells.gv]({folder}/cells.gv) (source)", True
         spread = (
             f"{100 * r.accuracy_mean:.2f} ± {100 * (r.accuracy_std or 0.0):.2f}% ({r.evaluated})"
             if r.accuracy_mean is not None
@@ -55,6 +56,15 @@ def search_report(
             f"| {r.index + 1} | {r.n_ops} | {r.n_nodes} | {', '.join(r.ops)} | "
             f"{100 * r.val_accuracy:.2f}% | {spread} | {picture} |"
         )
+    if sources:
+        from ..viz import INSTALL_HINT
+
+        lines += [
+            "",
+            "graphviz's `dot` was not found when the cells were drawn, so each stage has "
+            "its graph source, `cells.gv`, instead of `cells.svg`; `dot -Tsvg cells.gv -o "
+            f"cells.svg` draws one. To draw them during the search, {INSTALL_HINT}.",
+        ]
     lines += ["", "## Final genotype", "", "```python", repr(stage_results[-1].genotype)]
     lines += ["```"]
     if budget is not None and stage_results[-1].scored:

@@ -239,7 +239,12 @@ def _hours(group: dict[str, Any]) -> str:
     if "search_hours_mean" not in group:
         return "-"
     wall = group.get("wall_hours_mean")
-    return f"{group['search_hours_mean']:.3f}; " + ("-" if wall is None else f"{wall:.3f}")
+    return f"{_hour(group['search_hours_mean'])}; " + ("-" if wall is None else _hour(wall))
+
+
+def _hour(hours: float) -> str:
+    """Hours to 3 decimals; under 0.01 h (36 s), seconds, which 0.000 would hide."""
+    return f"{hours:.3f}" if hours >= 0.01 else f"{3600 * hours:.1f} s"
 
 
 def _first(ids: list[str], n: int = 8) -> str:
@@ -268,6 +273,15 @@ def write_report(study: Study, results: dict[str, Any]) -> Path:
         "`study.json`.",
         "",
     ]
+    if plan.name == "smoke":
+        lines += [
+            "**A smoke study: its numbers mean nothing.** The `smoke` preset checks that a "
+            "study runs end to end, with searches and trainings of a few steps: its "
+            "accuracies are near chance and its hours round to zero. For numbers, run "
+            "`--preset digits` (about 25 minutes on a 2-core CPU) or `--preset quick` on "
+            "your own images.",
+            "",
+        ]
     if not results["complete"]:
         lines += [
             f"**Incomplete**: {len(results['missing'])} run(s) have not finished "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._genotype import Genotype
-from .._io import atomic_write_text, find_link, parse_json
+from .._io import atomic_write_text, find_link, parse_json, same_file
 from .._progress import progress_bar, show_progress_by_default
 from .._run import TEST_RESULT_NAME
 from .._schema import finite_or_none
@@ -411,17 +411,24 @@ class Study:
         except ImportError:  # pragma: no cover - not POSIX
             yield
             return
-        with path.open("a") as handle:
+        while True:
+            handle = path.open("a")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
+                handle.close()
                 raise StudyPlanError(
                     f"another cnas study is running in {self.folder}; wait for it to end"
                 ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            if same_file(handle, path):
+                break
+            handle.close()  # its holder removed it as we opened it: take the new file
+        try:
+            yield
+        finally:
+            if same_file(handle, path):
+                path.unlink(missing_ok=True)  # while holding it, so none is left behind
+            handle.close()  # releases the lock
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

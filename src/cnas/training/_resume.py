@@ -64,13 +64,11 @@ def restore(
     """
     saved = state.get("model_config")
     if saved != network:
-        what = (
-            f"{saved.get('network')}, C={saved.get('init_channels')}, layers={saved.get('layers')}"
-            if isinstance(saved, dict)
-            else "unknown"
-        )
+        what = "; ".join(_network_changes(saved, network)) or "unknown"
         raise CheckpointError(
-            f"{path} is a checkpoint of another network ({what}); it does not fit this one"
+            f"{path} is a checkpoint of another network ({what}); it does not fit this "
+            "one: resume it with the network it started with (its config.json has it), "
+            "or start a new run"
         )
     saved_config = _flat(state.get("train_config", {}))
     now = _flat(config)
@@ -132,3 +130,20 @@ def _flat(record: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[path] = value
     return out
+
+
+def _network_changes(saved: Any, now: Mapping[str, Any]) -> list[str]:
+    """``"layers: 5 -> 4"`` for each field of the network description that changed (a
+    genotype is named, not printed)."""
+    if not isinstance(saved, dict):
+        return []
+    changes = []
+    for key in sorted(set(saved) | set(now)):
+        old, new = saved.get(key), now.get(key)
+        if old != new:
+            changes.append(
+                f"{key}: the checkpoint's differs"
+                if key == "genotype"
+                else f"{key}: {old!r} -> {new!r}"
+            )
+    return changes
