@@ -74,7 +74,7 @@ def build_cnas(args: argparse.Namespace, compile: bool | None = None) -> Callabl
     import torch
 
     import cnas
-    from cnas.ops import use_gemv_batchnorm
+    from cnas.ops._norm import use_gemv_batchnorm
 
     torch.manual_seed(0)
     device = torch.device(args.device)

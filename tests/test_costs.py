@@ -58,7 +58,7 @@ def tiny_table() -> LatencyTable:
 def test_params_and_madds_are_what_the_built_network_counts(spec: NetworkSpec) -> None:
     model = CostModel(spec, cnas.DARTS_OPS)
     generator = torch.Generator().manual_seed(0)
-    genotypes = [cnas.genotypes.CNAS, cnas.genotypes.get("DARTS_V2")]
+    genotypes = [cnas.genotypes.CNAS, cnas.genotypes.get_genotype("DARTS_V2")]
     for n_nodes in (4, 2, 1):
         space = cnas.SearchSpace(n_nodes=n_nodes)
         genotypes += [space.sample(generator=generator) for _ in range(2)]

@@ -23,7 +23,7 @@ CIFAR_PARAMS = {
 
 @pytest.mark.parametrize(("name", "params"), sorted(CIFAR_PARAMS.items()))
 def test_published_cell_builds_a_network_of_the_expected_size(name: str, params: int) -> None:
-    net = cnas.NetworkCIFAR(36, 10, 20, True, genotypes.get(name))
+    net = cnas.NetworkCIFAR(36, 10, 20, True, genotypes.get_genotype(name))
     assert count_params(net) == params
 
 
@@ -88,11 +88,11 @@ def test_amoebanet_cell_uses_the_darts_spelling_of_the_factorized_7x7_conv() -> 
 
 
 def test_get_is_case_insensitive_and_suggests_close_names() -> None:
-    assert genotypes.get("cnas") is genotypes.CNAS
+    assert genotypes.get_genotype("cnas") is genotypes.CNAS
     with pytest.raises(KeyError, match="unknown genotype 'DART_V2'; did you mean 'DARTS_V2'"):
-        genotypes.get("DART_V2")
+        genotypes.get_genotype("DART_V2")
     with pytest.raises(genotypes.UnknownGenotypeError):
-        genotypes.get(3)  # type: ignore[arg-type]
+        genotypes.get_genotype(3)  # type: ignore[arg-type]
 
 
 def test_list_genotypes_is_sorted_and_filters_by_pattern_ignoring_case() -> None:
@@ -108,14 +108,14 @@ def test_the_never_released_list_is_gone() -> None:
 
 def test_published_genotypes_can_be_neither_replaced_nor_removed() -> None:
     with pytest.raises(ValueError, match="'CNAS' is built in and cannot be replaced"):
-        genotypes.register("cnas", genotypes.DARTS_V2, override=True)
+        genotypes.register_genotype("cnas", genotypes.DARTS_V2, override=True)
     with pytest.raises(ValueError, match="'DARTS_V2' is built in and cannot be removed"):
-        genotypes.unregister("darts_v2")
-    assert genotypes.get("CNAS") is genotypes.CNAS
+        genotypes.unregister_genotype("darts_v2")
+    assert genotypes.get_genotype("CNAS") is genotypes.CNAS
 
 
 def test_genotype_plugins_come_from_the_entry_point_group() -> None:
-    assert genotypes.ENTRY_POINT_GROUP == "cnas.genotypes"
+    assert cnas.ENTRY_POINT_GROUPS["genotypes"] == "cnas.genotypes"
     from cnas.genotypes import _from_entry_point
 
     assert _from_entry_point("x", genotypes.CNAS, "dist") is genotypes.CNAS
@@ -126,15 +126,15 @@ def test_genotype_plugins_come_from_the_entry_point_group() -> None:
 def test_register_get_and_unregister_a_user_genotype() -> None:
     mine = cnas.Genotype.from_darts(repr(genotypes.PDARTS.to_darts()))
     try:
-        assert genotypes.register("MINE", mine) is mine
-        assert genotypes.get("mine") is mine
+        assert genotypes.register_genotype("MINE", mine) is mine
+        assert genotypes.get_genotype("mine") is mine
         assert "MINE" in genotypes.list_genotypes()
         with pytest.raises(ValueError, match="genotype 'MINE' is already registered"):
-            genotypes.register("mine", genotypes.CNAS)
-        genotypes.register("MINE", genotypes.CNAS, override=True)
-        assert genotypes.get("MINE") is genotypes.CNAS
+            genotypes.register_genotype("mine", genotypes.CNAS)
+        genotypes.register_genotype("MINE", genotypes.CNAS, override=True)
+        assert genotypes.get_genotype("MINE") is genotypes.CNAS
     finally:
-        genotypes.unregister("MINE")
+        genotypes.unregister_genotype("MINE")
     assert "MINE" not in genotypes.list_genotypes()
 
 
@@ -150,14 +150,14 @@ def test_register_get_and_unregister_a_user_genotype() -> None:
 )
 def test_register_refuses_bad_input(name: str, value: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        genotypes.register(name, value)  # type: ignore[arg-type]
+        genotypes.register_genotype(name, value)  # type: ignore[arg-type]
 
 
 def test_unregister_refuses_published_and_unknown_names() -> None:
     with pytest.raises(ValueError, match="'CNAS' is built in and cannot be removed"):
-        genotypes.unregister("CNAS")
+        genotypes.unregister_genotype("CNAS")
     with pytest.raises(KeyError, match="unknown genotype 'nope'"):
-        genotypes.unregister("nope")
+        genotypes.unregister_genotype("nope")
 
 
 def test_resolve_accepts_genotypes_names_and_paths(tmp_path: pytest.TempPathFactory) -> None:

@@ -444,7 +444,7 @@ def test_recomputed_conv_with_gemv_batchnorm_equals_the_layers() -> None:
     stages = list(_separable_stages(torch.channels_last))
     for stage in stages:
         for m in stage:
-            cnas.ops.use_gemv_batchnorm(m)
+            cnas.ops._norm.use_gemv_batchnorm(m)
     x = torch.randn(3, 6, 9, 9).contiguous(memory_format=torch.channels_last).requires_grad_()
     params = [x, *(p for stage in stages for m in stage for p in m.parameters())]
     threads = torch.get_num_threads()

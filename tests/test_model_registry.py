@@ -155,7 +155,7 @@ def test_cnas_cifar10_matches_its_metadata() -> None:
 )
 def test_genotype_builders_use_the_published_cells(name: str, genotype: str) -> None:
     net = cnas.models.get_model(name, C=8, layers=5)
-    assert net.genotype == cnas.genotypes.get(genotype)
+    assert net.genotype == cnas.genotypes.get_genotype(genotype)
 
 
 def test_weights_load_strictly_and_return_an_eval_model(fake_download: list[Weights]) -> None:

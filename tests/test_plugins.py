@@ -30,7 +30,7 @@ def test_a_plugin_model_and_genotype_are_found_by_name(tmp_path: Path) -> None:
         """
         import cnas
         assert "my_cell" in cnas.genotypes.list_genotypes()
-        assert cnas.genotypes.get("MY_CELL") == cnas.genotypes.DARTS_V1
+        assert cnas.genotypes.get_genotype("MY_CELL") == cnas.genotypes.DARTS_V1
         assert "tiny_net" in cnas.models.list_models("tiny_*")
         net = cnas.models.get_model("tiny_net")
         print(type(net).__name__, net.genotype == cnas.genotypes.DARTS_V1)
@@ -53,7 +53,7 @@ def test_a_plugin_that_is_not_a_genotype_is_reported_when_asked_for(tmp_path: Pa
         import cnas
         assert "CNAS" in cnas.genotypes.list_genotypes()
         try:
-            cnas.genotypes.get("bad_cell")
+            cnas.genotypes.get_genotype("bad_cell")
         except KeyError as exc:
             print(exc)
         """,

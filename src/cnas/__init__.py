@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # what the names below resolve to, for type checkers and the 
     from . import viz as viz
     from ._genotype import Edge as Edge
     from ._genotype import Genotype as Genotype
+    from ._registry import ENTRY_POINT_GROUPS as ENTRY_POINT_GROUPS
     from .curriculum import CurriculumSchedule as CurriculumSchedule
     from .curriculum import Stage as Stage
     from .errors import CheckpointError as CheckpointError
@@ -70,6 +71,7 @@ _SUBMODULES = frozenset(
     }
 )
 _NAMES = {
+    "ENTRY_POINT_GROUPS": "._registry",
     "Edge": "._genotype",
     "Genotype": "._genotype",
     "CurriculumSchedule": ".curriculum",
@@ -110,6 +112,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DARTS_OPS",
+    "ENTRY_POINT_GROUPS",
     "ArchParameters",
     "Callback",
     "CheckpointError",

@@ -6,11 +6,20 @@ import torch
 
 from . import distributed as dist_utils
 
-__all__ = ["accuracy", "batch_totals", "summarize"]
+__all__ = ["batch_totals", "count_correct", "summarize"]
 
 
-def accuracy(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> torch.Tensor:
-    """How many rows of ``logits`` have ``target`` among their top ``k`` (a 0-d tensor)."""
+def count_correct(logits: torch.Tensor, target: torch.Tensor, k: int = 1) -> torch.Tensor:
+    """How many rows of ``logits`` have ``target`` among their top ``k``: a count (a 0-d
+    integer tensor), not a fraction; divide by ``len(target)`` for the accuracy.
+
+    Examples:
+        >>> import torch
+        >>> from cnas.training import count_correct
+        >>> logits = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7]])
+        >>> count_correct(logits, torch.tensor([0, 1, 1])).item()
+        2
+    """
     k = min(k, logits.shape[1])
     return (logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(dim=1).sum()
 
@@ -21,8 +30,8 @@ def batch_totals(loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor)
     return torch.tensor(
         [
             loss.item() * n,
-            accuracy(logits, target, 1).item(),
-            accuracy(logits, target, 5).item(),
+            count_correct(logits, target, 1).item(),
+            count_correct(logits, target, 5).item(),
             n,
         ],
         dtype=torch.float64,

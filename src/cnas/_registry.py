@@ -15,18 +15,30 @@ import fnmatch
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import metadata
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from ._io import shorten
 from .errors import UnknownNameError
 
-__all__ = ["IDENTIFIER", "Registry", "close_matches"]
+__all__ = ["ENTRY_POINT_GROUPS", "IDENTIFIER", "Registry", "close_matches"]
 
 logger = logging.getLogger("cnas")
 
 T = TypeVar("T")
+
+ENTRY_POINT_GROUPS: Mapping[str, str] = MappingProxyType(
+    {
+        "genotypes": "cnas.genotypes",
+        "models": "cnas.models",
+        "ops": "cnas.ops",
+        "strategies": "cnas.strategies",
+    }
+)
+"""The entry-point group of each kind of plugin an installed package can contribute
+(``[project.entry-points."cnas.ops"]`` in its ``pyproject.toml``): kind -> group."""
 
 IDENTIFIER = (
     r"^[A-Za-z_][A-Za-z0-9_]*$",

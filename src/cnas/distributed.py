@@ -15,7 +15,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from .ops import switch_batchnorm
+from .ops import _switch_batchnorm as switch_batchnorm
 
 __all__ = [
     "CPUSyncBatchNorm",

@@ -9,7 +9,7 @@ where users meet them re-export them too (``cnas.ops.UnknownOpError``,
 Examples:
     >>> import cnas
     >>> try:
-    ...     cnas.genotypes.get("CNSA")
+    ...     cnas.genotypes.get_genotype("CNSA")
     ... except cnas.errors.CnasError as exc:
     ...     print(type(exc).__name__, isinstance(exc, KeyError))
     UnknownGenotypeError True

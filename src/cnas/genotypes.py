@@ -16,7 +16,7 @@ The constants are data typed in from each paper's published genotype:
 
 Examples:
     >>> import cnas
-    >>> cnas.genotypes.get("DARTS_V2") is cnas.genotypes.DARTS_V2
+    >>> cnas.genotypes.get_genotype("DARTS_V2") is cnas.genotypes.DARTS_V2
     True
 """
 
@@ -25,8 +25,9 @@ from __future__ import annotations
 import builtins
 import os
 
+from ._deprecation import old_names
 from ._genotype import Genotype
-from ._registry import Registry
+from ._registry import ENTRY_POINT_GROUPS, Registry
 from .errors import UnknownGenotypeError as UnknownGenotypeError
 
 __all__ = [
@@ -34,19 +35,15 @@ __all__ = [
     "DARTS",
     "DARTS_V1",
     "DARTS_V2",
-    "ENTRY_POINT_GROUP",
     "PC_DARTS",
     "PDARTS",
     "AmoebaNet",
     "NASNet",
     "UnknownGenotypeError",
-    "get",
     "get_genotype",
     "list_genotypes",
-    "register",
     "register_genotype",
     "resolve",
-    "unregister",
     "unregister_genotype",
 ]
 
@@ -149,9 +146,6 @@ _PUBLISHED: dict[str, Genotype] = {
     "AmoebaNet": AmoebaNet,
 }
 
-ENTRY_POINT_GROUP = "cnas.genotypes"
-"""Entry-point group through which installed packages contribute named genotypes."""
-
 
 def _from_entry_point(name: str, value: object, dist: str) -> Genotype:
     if not isinstance(value, Genotype):
@@ -166,7 +160,7 @@ _REGISTRY: Registry[Genotype] = Registry(
         r"^[A-Za-z_][A-Za-z0-9_-]*$",
         "use letters, digits, '_' and '-', not starting with a digit",
     ),
-    entry_point_group=ENTRY_POINT_GROUP,
+    entry_point_group=ENTRY_POINT_GROUPS["genotypes"],
     from_entry_point=_from_entry_point,
     case_insensitive=True,
     protected=_PUBLISHED,
@@ -175,7 +169,7 @@ for _name, _genotype in _PUBLISHED.items():
     _REGISTRY.add(_name, _genotype)
 
 
-def get(name: str) -> Genotype:
+def get_genotype(name: str) -> Genotype:
     """Return the genotype registered as ``name`` (case-insensitive: ``"cnas"`` is ``CNAS``).
 
     Raises:
@@ -184,13 +178,9 @@ def get(name: str) -> Genotype:
     return _REGISTRY.get(name)
 
 
-def get_genotype(name: str) -> Genotype:
-    """The same as ``get``, named like the other registries' lookups (``get_op``, ...)."""
-    return _REGISTRY.get(name)
-
-
-def register(name: str, genotype: Genotype, *, override: bool = False) -> Genotype:
-    """Register ``genotype`` under ``name``; ``get`` and ``resolve`` then find it (in this process).
+def register_genotype(name: str, genotype: Genotype, *, override: bool = False) -> Genotype:
+    """Register ``genotype`` under ``name``; ``get_genotype`` and ``resolve`` then find it
+    (in this process).
 
     Names are case-insensitive: ``"mine"`` and ``"MINE"`` are one name. Installed packages
     can contribute genotypes through the entry-point group ``cnas.genotypes``.
@@ -202,16 +192,14 @@ def register(name: str, genotype: Genotype, *, override: bool = False) -> Genoty
     """
     if not isinstance(genotype, Genotype):
         raise TypeError(
-            f"register({name!r}, ...): expected a cnas.Genotype, got {type(genotype).__name__}"
+            f"register_genotype({name!r}, ...): expected a cnas.Genotype, "
+            f"got {type(genotype).__name__}"
         )
     _REGISTRY.add(name, genotype, override=override)
     return genotype
 
 
-register_genotype = register
-
-
-def unregister(name: str) -> None:
+def unregister_genotype(name: str) -> None:
     """Remove a user-registered genotype.
 
     Raises:
@@ -221,7 +209,19 @@ def unregister(name: str) -> None:
     _REGISTRY.remove(name)
 
 
-unregister_genotype = unregister
+__getattr__ = old_names(
+    __name__,
+    {
+        "get": (lambda: get_genotype, "cnas.genotypes.get_genotype"),
+        "register": (lambda: register_genotype, "cnas.genotypes.register_genotype"),
+        "unregister": (lambda: unregister_genotype, "cnas.genotypes.unregister_genotype"),
+        "ENTRY_POINT_GROUP": (
+            lambda: ENTRY_POINT_GROUPS["genotypes"],
+            'cnas.ENTRY_POINT_GROUPS["genotypes"]',
+        ),
+    },
+    removed_in="0.3",
+)
 
 
 def list_genotypes(pattern: str | None = None) -> builtins.list[str]:
@@ -254,5 +254,5 @@ def resolve(spec: Genotype | str | os.PathLike[str]) -> Genotype:
     ):
         return Genotype.load(spec)
     if isinstance(spec, str):
-        return get(spec)
+        return get_genotype(spec)
     raise TypeError(f"expected a Genotype, a genotype name or a path, got {type(spec).__name__}")

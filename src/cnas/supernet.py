@@ -22,11 +22,11 @@ from .ops import (
     GemvBatchNorm2d,
     ReLUConvBN,
     SubsampledDilatedConv2d,
-    Tail,
     get_op,
-    preactivated_tail,
     split_final_batchnorm,
 )
+from .ops import _preactivated_tail as preactivated_tail
+from .ops import _Tail as Tail
 from .space import SearchSpace
 
 __all__ = ["MixedWeights", "SuperNet", "edge_count", "edge_index"]

@@ -66,7 +66,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         raise CLIError(f"{output} is a folder")
     import torch
 
-    from ..costs import profile, validate
+    from ..costs import check_predictions, profile
     from ..errors import UnknownOpError
     from ..ops import DARTS_OPS
     from ..search import SearchConfig
@@ -102,8 +102,8 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     measured = time.perf_counter() - start
     table.save(output, overwrite=args.overwrite)  # kept, should the check fail
     if args.check:
-        report = validate(table, args.check, threads=table.threads)
-        table = dataclasses.replace(table, validation=report)
+        report = check_predictions(table, args.check, threads=table.threads)
+        table = dataclasses.replace(table, validation=report.to_dict())
         table.save(output, overwrite=True)
     out(
         f"{output}: {len(table.entries)} op entries, fixed parts for 1..{args.nodes} nodes, "

@@ -19,15 +19,19 @@ Examples:
     (3695374, 564)
 """
 
+from typing import Any as _Any
+
+from .._deprecation import old_names as _old_names
 from ..errors import BudgetError as BudgetError
 from ..errors import LatencyTableError as LatencyTableError
 from ._budget import Budget as Budget
 from ._budget import pareto_front as pareto_front
 from ._latency import LatencyTable as LatencyTable
 from ._latency import profile as profile
+from ._measure import PredictionCheck as PredictionCheck
+from ._measure import check_predictions as check_predictions
 from ._measure import measure_latency as measure_latency
 from ._measure import rank_correlation as rank_correlation
-from ._measure import validate as validate
 from ._model import METRICS as METRICS
 from ._model import CostModel as CostModel
 from ._model import Costs as Costs
@@ -44,9 +48,22 @@ __all__ = [
     "LatencyTable",
     "LatencyTableError",
     "NetworkSpec",
+    "PredictionCheck",
+    "check_predictions",
     "measure_latency",
     "pareto_front",
     "profile",
     "rank_correlation",
-    "validate",
 ]
+
+
+def _validate(*args: _Any, **kwargs: _Any) -> dict[str, _Any]:
+    """The old ``validate``: ``check_predictions(...).to_dict()``."""
+    return check_predictions(*args, **kwargs).to_dict()
+
+
+__getattr__ = _old_names(
+    __name__,
+    {"validate": (lambda: _validate, "cnas.costs.check_predictions (a typed PredictionCheck)")},
+    removed_in="0.3",
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from ..space import SearchSpace
 from ._latency import LatencyTable, _Setup, _threads
 from ._network import NetworkSpec
 
-__all__ = ["measure_latency", "rank_correlation", "validate"]
+__all__ = ["PredictionCheck", "check_predictions", "measure_latency", "rank_correlation"]
 
 
 def measure_latency(
@@ -91,22 +92,54 @@ def rank_correlation(a: Sequence[float], b: Sequence[float]) -> float:
     return cov / var if var > 0 else 0.0
 
 
-def validate(
+@dataclass(frozen=True)
+class PredictionCheck:
+    """How well a latency table predicted whole networks (``check_predictions``).
+
+    Attributes:
+        genotypes: How many random networks were timed.
+        seed: The seed that drew them.
+        spearman: The rank correlation of predicted and measured times (1: same order).
+        mape: The mean absolute percentage error of the predictions, in %.
+        mean_ratio: The mean of measured / predicted time (above 1: the table is
+            optimistic).
+        pairs: ``(predicted, measured)`` milliseconds of each network.
+    """
+
+    genotypes: int
+    seed: int
+    spearman: float
+    mape: float
+    mean_ratio: float
+    pairs: tuple[tuple[float, float], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form a ``LatencyTable`` keeps as its ``validation``."""
+        return {
+            "genotypes": self.genotypes,
+            "seed": self.seed,
+            "spearman": self.spearman,
+            "mape": self.mape,
+            "mean_ratio": self.mean_ratio,
+            "pairs": [list(p) for p in self.pairs],
+        }
+
+
+def check_predictions(
     table: LatencyTable,
     count: int = 20,
     *,
     seed: int = 0,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> PredictionCheck:
     """How well ``table`` predicts whole networks: ``count`` random genotypes of its ops
     and node count, each measured as a whole (``measure_latency``, same device, dtype,
     batch size and layout) against its prediction.
 
     Returns:
-        ``genotypes``, ``spearman`` (rank correlation), ``mape`` (mean absolute
-        percentage error, in %), ``mean_ratio`` (measured / predicted) and the
-        ``pairs`` of predicted and measured milliseconds.
+        A ``PredictionCheck``: the rank correlation, the mean absolute percentage error,
+        the mean ratio of measured to predicted time, and every pair.
     """
     from ._model import CostModel
 
@@ -131,11 +164,11 @@ def validate(
         pairs.append([predicted, measured])
     predicted_ms = [p for p, _ in pairs]
     measured_ms = [m for _, m in pairs]
-    return {
-        "genotypes": count,
-        "seed": seed,
-        "spearman": rank_correlation(predicted_ms, measured_ms),
-        "mape": 100 * statistics.fmean(abs(p - m) / m for p, m in pairs),
-        "mean_ratio": statistics.fmean(m / p for p, m in pairs),
-        "pairs": pairs,
-    }
+    return PredictionCheck(
+        genotypes=count,
+        seed=seed,
+        spearman=rank_correlation(predicted_ms, measured_ms),
+        mape=100 * statistics.fmean(abs(p - m) / m for p, m in pairs),
+        mean_ratio=statistics.fmean(m / p for p, m in pairs),
+        pairs=tuple((p, m) for p, m in pairs),
+    )

@@ -22,6 +22,8 @@ Examples:
     75.4
 """
 
+from .._deprecation import old_names as _old_names
+from .._registry import ENTRY_POINT_GROUPS as _ENTRY_POINT_GROUPS
 from ..errors import UnknownModelError as UnknownModelError
 from ..errors import WeightsFormatError as WeightsFormatError
 from ..errors import WeightsIntegrityError as WeightsIntegrityError
@@ -63,7 +65,6 @@ from ._predict import Predictor as Predictor
 from ._predict import predict as predict
 from ._preprocess import Preprocessing as Preprocessing
 from ._preprocess import WithPreprocessing as WithPreprocessing
-from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import ModelSpec as ModelSpec
 from ._registry import find_weights as find_weights
 from ._registry import get_model_weights as get_model_weights
@@ -90,7 +91,6 @@ __all__ = [
     "CONFIG_NAME",
     "DEFAULT_NETWORKS",
     "DEFAULT_OPSET",
-    "ENTRY_POINT_GROUP",
     "HUB_ORG",
     "HUB_REPOS",
     "WEIGHTS_NAME",
@@ -145,3 +145,14 @@ __all__ = [
     "save_pretrained",
     "unregister_model",
 ]
+
+__getattr__ = _old_names(
+    __name__,
+    {
+        "ENTRY_POINT_GROUP": (
+            lambda: _ENTRY_POINT_GROUPS["models"],
+            'cnas.ENTRY_POINT_GROUPS["models"]',
+        ),
+    },
+    removed_in="0.3",
+)

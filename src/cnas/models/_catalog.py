@@ -75,7 +75,7 @@ def _genotype_name(genotype: object) -> str:
     from .. import genotypes
 
     names = [n for n in genotypes.list_genotypes() if n != "DARTS"]  # DARTS is DARTS_V2's alias
-    return next((n for n in names if genotypes.get(n) == genotype), "")
+    return next((n for n in names if genotypes.get_genotype(n) == genotype), "")
 
 
 def _weights_table() -> list[str]:

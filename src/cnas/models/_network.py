@@ -17,7 +17,9 @@ from .._genotype import Edge, Genotype
 from .._validation import check_images, check_network_sizes
 from ..genotypes import resolve
 from ..kernels import layout_of
-from ..ops import FactorizedReduce, ReLUConvBN, Tail, get_op, preactivated_tail
+from ..ops import FactorizedReduce, ReLUConvBN, get_op
+from ..ops import _preactivated_tail as preactivated_tail
+from ..ops import _Tail as Tail
 
 __all__ = [
     "AuxiliaryHeadCIFAR",

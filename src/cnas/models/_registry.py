@@ -16,13 +16,12 @@ from typing import TypeVar, overload
 
 from torch import nn
 
-from .._registry import Registry
+from .._registry import ENTRY_POINT_GROUPS, Registry
 from ..errors import UnknownModelError
 from ._hashes import sha256_file
 from ._weights import UrlSource, WeightsEnum
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "ModelSpec",
     "find_weights",
     "get_model_weights",
@@ -57,11 +56,6 @@ class ModelSpec:
     weights: type[WeightsEnum] | None = None
 
 
-ENTRY_POINT_GROUP = "cnas.models"
-"""Entry-point group through which installed packages contribute model builders (a
-builder function, or a ``ModelSpec`` to name its weights enum too)."""
-
-
 def _from_entry_point(name: str, value: object, dist: str) -> ModelSpec:
     if isinstance(value, ModelSpec):
         return ModelSpec(name=name, builder=value.builder, weights=value.weights)
@@ -77,7 +71,7 @@ _REGISTRY: Registry[ModelSpec] = Registry(
         r"^[a-z_][a-z0-9_]*$",
         "use lower-case letters, digits and underscores, not starting with a digit",
     ),
-    entry_point_group=ENTRY_POINT_GROUP,
+    entry_point_group=ENTRY_POINT_GROUPS["models"],
     from_entry_point=_from_entry_point,
     owner=lambda spec: spec.builder.__module__,
 )

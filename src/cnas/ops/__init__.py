@@ -8,21 +8,19 @@ package that declares them in the entry-point group ``cnas.ops``:
     my_op = "my_package.ops:my_op_factory"
 """
 
+from .._deprecation import old_names
+from .._registry import ENTRY_POINT_GROUPS
 from ..errors import UnknownOpError as UnknownOpError
+from . import _blocks, _norm
 from ._blocks import DilConv as DilConv
 from ._blocks import FactorizedReduce as FactorizedReduce
 from ._blocks import FinalBatchNorm as FinalBatchNorm
 from ._blocks import ReLUConvBN as ReLUConvBN
 from ._blocks import SepConv as SepConv
 from ._blocks import SubsampledDilatedConv2d as SubsampledDilatedConv2d
-from ._blocks import Tail as Tail
 from ._blocks import Zero as Zero
-from ._blocks import preactivated_tail as preactivated_tail
 from ._blocks import split_final_batchnorm as split_final_batchnorm
 from ._norm import GemvBatchNorm2d as GemvBatchNorm2d
-from ._norm import switch_batchnorm as switch_batchnorm
-from ._norm import use_gemv_batchnorm as use_gemv_batchnorm
-from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import OpFactory as OpFactory
 from ._registry import OpSpec as OpSpec
 from ._registry import get_op as get_op
@@ -35,7 +33,6 @@ from ._standard import EXTRA_OPS as EXTRA_OPS
 
 __all__ = [
     "DARTS_OPS",
-    "ENTRY_POINT_GROUP",
     "EXTRA_OPS",
     "DilConv",
     "FactorizedReduce",
@@ -46,16 +43,30 @@ __all__ = [
     "ReLUConvBN",
     "SepConv",
     "SubsampledDilatedConv2d",
-    "Tail",
     "UnknownOpError",
     "Zero",
     "get_op",
     "is_registered",
     "list_ops",
-    "preactivated_tail",
     "register_op",
     "split_final_batchnorm",
-    "switch_batchnorm",
     "unregister_op",
-    "use_gemv_batchnorm",
 ]
+
+# Internals of the fast paths that cnas's other packages use; not public (not in __all__).
+_Tail = _blocks.Tail
+_preactivated_tail = _blocks.preactivated_tail
+_switch_batchnorm = _norm.switch_batchnorm
+_use_gemv_batchnorm = _norm.use_gemv_batchnorm
+
+__getattr__ = old_names(
+    __name__,
+    {
+        "ENTRY_POINT_GROUP": (lambda: ENTRY_POINT_GROUPS["ops"], 'cnas.ENTRY_POINT_GROUPS["ops"]'),
+        "Tail": (lambda: _blocks.Tail, None),
+        "preactivated_tail": (lambda: _blocks.preactivated_tail, None),
+        "switch_batchnorm": (lambda: _norm.switch_batchnorm, None),
+        "use_gemv_batchnorm": (lambda: _norm.use_gemv_batchnorm, None),
+    },
+    removed_in="0.3",
+)

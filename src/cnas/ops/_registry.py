@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .._registry import Registry
+from .._registry import ENTRY_POINT_GROUPS, Registry
 from ..errors import UnknownOpError
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "OpFactory",
     "OpSpec",
     "get_op",
@@ -20,9 +19,6 @@ __all__ = [
     "register_op",
     "unregister_op",
 ]
-
-ENTRY_POINT_GROUP = "cnas.ops"
-"""Entry-point group through which installed packages contribute ops."""
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 """``factory(C, stride, affine) -> nn.Module``: an op mapping ``C`` channels to ``C`` channels,
@@ -64,7 +60,7 @@ def _from_entry_point(name: str, factory: object, dist: str) -> OpSpec:
 _REGISTRY: Registry[OpSpec] = Registry(
     "op",
     error=UnknownOpError,
-    entry_point_group=ENTRY_POINT_GROUP,
+    entry_point_group=ENTRY_POINT_GROUPS["ops"],
     from_entry_point=_from_entry_point,
     owner=lambda spec: spec.source,
 )

@@ -23,6 +23,8 @@ the entry-point group ``cnas.strategies``:
     my-method = "my_package.search:MyStrategy"
 """
 
+from .._deprecation import old_names as _old_names
+from .._registry import ENTRY_POINT_GROUPS as _ENTRY_POINT_GROUPS
 from ..errors import CheckpointError as CheckpointError
 from ..errors import ConfigError as ConfigError
 from ..errors import UnknownStrategyError as UnknownStrategyError
@@ -47,7 +49,6 @@ from ._position import Position as Position
 from ._random import RandomSearch as RandomSearch
 from ._random import UniformTraining as UniformTraining
 from ._rederive import scores_record as scores_record
-from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from ._registry import get_strategy as get_strategy
 from ._registry import list_strategies as list_strategies
 from ._registry import register_strategy as register_strategy
@@ -66,7 +67,6 @@ from ._strategy import StageContext as StageContext
 from ._strategy import Strategy as Strategy
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "ArchParameters",
     "BudgetConfig",
     "Callback",
@@ -108,3 +108,14 @@ __all__ = [
     "strategy_settings",
     "unregister_strategy",
 ]
+
+__getattr__ = _old_names(
+    __name__,
+    {
+        "ENTRY_POINT_GROUP": (
+            lambda: _ENTRY_POINT_GROUPS["strategies"],
+            'cnas.ENTRY_POINT_GROUPS["strategies"]',
+        ),
+    },
+    removed_in="0.3",
+)

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed as dist_utils
 from .._genotype import Genotype
-from .._metrics import accuracy
+from .._metrics import count_correct
 from .._run import device_batches, make_loader
 from ..errors import NonFiniteLossError
 from ..space import SearchSpace
@@ -194,7 +194,7 @@ class Engine:
         self.supernet.train()  # batch statistics, as everywhere in the supernet
         with torch.no_grad():
             logits = self.supernet(x, arch)
-            acc = (accuracy(logits, y, 1).double() / y.shape[0]).cpu()
+            acc = (count_correct(logits, y, 1).double() / y.shape[0]).cpu()
         return float(dist_utils.all_reduce_mean(acc))
 
     def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
@@ -230,7 +230,7 @@ class Engine:
             for x, y in batches:
                 logits = self.supernet(x, genotype)
                 totals += torch.tensor(
-                    [accuracy(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
+                    [count_correct(logits, y, 1).item(), y.shape[0]], dtype=torch.float64
                 )
         dist_utils.all_reduce_mean(totals)
         return float(totals[0] / max(float(totals[1]), 1.0))

@@ -9,21 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .._registry import Registry
+from .._registry import ENTRY_POINT_GROUPS, Registry
 from ..errors import UnknownStrategyError
 from ._strategy import Strategy
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "build_strategy",
     "get_strategy",
     "list_strategies",
     "register_strategy",
     "unregister_strategy",
 ]
-
-ENTRY_POINT_GROUP = "cnas.strategies"
-"""Entry-point group through which installed packages contribute search strategies."""
 
 S = TypeVar("S", bound=type[Strategy])
 
@@ -53,7 +49,7 @@ _REGISTRY: Registry[type[Strategy]] = Registry(
         r"^[a-z][a-z0-9_-]*$",
         "use lower-case letters, digits, '_' and '-', starting with a letter",
     ),
-    entry_point_group=ENTRY_POINT_GROUP,
+    entry_point_group=ENTRY_POINT_GROUPS["strategies"],
     from_entry_point=_from_entry_point,
     owner=lambda cls: f"{cls.__module__}.{cls.__qualname__}",
 )

@@ -12,7 +12,8 @@ Examples:
     (36, 20, 600, 16)
 """
 
-from .._metrics import accuracy as accuracy
+from .._deprecation import old_names as _old_names
+from .._metrics import count_correct as count_correct
 from ._config import PRESETS as PRESETS
 from ._config import TrainConfig as TrainConfig
 from ._config import TrainRuntime as TrainRuntime
@@ -28,6 +29,12 @@ __all__ = [
     "TrainResult",
     "TrainRuntime",
     "Trainer",
-    "accuracy",
+    "count_correct",
     "learning_rate",
 ]
+
+__getattr__ = _old_names(
+    __name__,
+    {"accuracy": (lambda: count_correct, "cnas.training.count_correct (the same count)")},
+    removed_in="0.3",
+)

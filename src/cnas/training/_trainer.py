@@ -34,7 +34,7 @@ from ..models import (
     network_config,
     save_pretrained,
 )
-from ..ops import use_gemv_batchnorm
+from ..ops import _use_gemv_batchnorm as use_gemv_batchnorm
 from ..utils import count_madds, count_params
 from ._assembly import WithAux, assemble
 from ._config import TrainConfig
