@@ -499,3 +499,17 @@ def test_two_process_training_equals_one_process_with_the_same_global_batch(
 
 def test_cutout_lives_in_data() -> None:
     assert not hasattr(cnas.training, "Cutout") and Cutout is cnas.data.Cutout
+
+
+def test_a_refused_resume_lets_go_of_the_folder_at_once(tmp_path: Path) -> None:
+    # In a notebook the refused Trainer lives on in a variable: the folder must be free
+    # for the corrected run right away, not once the object is garbage collected.
+    trainer, train, val = tiny(tmp_path, epochs=1)
+    trainer.fit(train, val)  # type: ignore[arg-type]
+    refused, train, val = tiny(tmp_path, resume=True, epochs=1, batch_size=8)
+    with pytest.raises(cnas.CheckpointError, match=r"other settings \(batch_size: 16 -> 8\)"):
+        refused.fit(train, val)  # type: ignore[arg-type]
+    assert not (tmp_path / ".lock").exists()
+    again, train, val = tiny(tmp_path, resume=True, epochs=2)
+    again.fit(train, val)  # type: ignore[arg-type]
+    assert refused is not None  # still alive while the corrected run used the folder

@@ -339,8 +339,8 @@ class Searcher(StageTools):
             train_data, val_data, score_data = self._load_data()
         check_data(train_data, "training data")
         check_data(val_data, "validation data")
-        self._prepare_output_dir()  # from here on, this process holds the folder's lock
         try:
+            self._prepare_output_dir()  # from here on, this process holds the folder's lock
             if dist_utils.is_distributed():  # every rank starts from rank 0's weights
                 dist_utils.broadcast_modules([self.supernet, *self.strategy.modules()])
             self.engine.train_data, self.engine.val_data = train_data, val_data

@@ -255,8 +255,8 @@ class Trainer:
             train_data, val_data = self._own_data()
         check_data(train_data, "training data")
         check_data(val_data, "validation data")
-        self._prepare()  # from here on, this process holds the folder's lock
         try:
+            self._prepare()  # from here on, this process holds the folder's lock
             self.run_folder.open_tensorboard(self.config.runtime.tensorboard)
             try:
                 self._run(train_data, val_data)
