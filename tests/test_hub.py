@@ -510,13 +510,17 @@ class CountingProxy:
         self.lines: list[str] = []
         self._socket = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._socket.settimeout(0.1)  # so that stop() is seen at once
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
             except OSError:  # closed
                 return
             with connection:
@@ -528,8 +532,9 @@ class CountingProxy:
                 self.lines.append(first.decode("latin-1"))
 
     def stop(self) -> None:
-        self._socket.close()
+        self._stopped.set()
         self._thread.join(5)
+        self._socket.close()
 
 
 @pytest.fixture
@@ -544,6 +549,12 @@ def no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Coun
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    try:  # forget a list of "agent harnesses" fetched earlier: any fetch is seen here
+        from huggingface_hub.utils import _detect_agent
+
+        monkeypatch.setattr(_detect_agent, "_registry", None)
+    except (ImportError, AttributeError):
+        pass
     yield proxy
     proxy.stop()
 

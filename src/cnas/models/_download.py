@@ -172,26 +172,28 @@ def _hub_cache(cache_dir: str | os.PathLike[str] | None) -> Path:
 def _cached_hub_file(
     repo_id: str, filename: str, revision: str, cache: Path, local_only: bool
 ) -> Path:
-    """A Hub file from the cache alone (no network)."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    """A Hub file from the cache alone (no network).
+
+    ``try_to_load_from_cache`` only reads the cache folder. (``hf_hub_download`` with
+    ``local_files_only=True`` would build HTTP headers first, and recent huggingface_hub
+    versions fetch a list of "agent harnesses" from the Hub to do that: a request.)
+    """
+    from huggingface_hub import try_to_load_from_cache
 
     where = f"{repo_id}/{filename}@{revision}"
     try:
-        path = hf_hub_download(
-            repo_id, filename, revision=revision, cache_dir=cache, local_files_only=True
-        )
-    except LocalEntryNotFoundError:
-        if local_only:
-            raise WeightsNotFoundError(f"{where} is not in the Hub cache") from None
-        raise WeightsNotFoundError(
-            f"{where} is not in the Hub cache and HF_HUB_OFFLINE is set, so it cannot "
-            "be downloaded: run once with network access (unset HF_HUB_OFFLINE), or "
-            f"fetch it elsewhere (hf download {repo_id} {filename} --revision "
-            f"{revision}) into this cache or pass the file's path as weights="
-        ) from None
-    except OSError as exc:
+        path = try_to_load_from_cache(repo_id, filename, cache_dir=cache, revision=revision)
+    except (OSError, ValueError) as exc:
         raise WeightsNotFoundError(f"could not read {where} from the Hub cache: {exc}") from None
+    if not isinstance(path, str) or not Path(path).is_file():
+        if local_only:
+            raise WeightsNotFoundError(f"{where} is not in the Hub cache")
+        raise WeightsNotFoundError(
+            f"{where} is not in the Hub cache ({cache}) and HF_HUB_OFFLINE is set, so it "
+            "cannot be downloaded: run once with network access (unset HF_HUB_OFFLINE), "
+            f"or fetch it elsewhere (hf download {repo_id} {filename} --revision "
+            f"{revision}) into this cache or pass the file's path as weights="
+        )
     return Path(path)
 
 
