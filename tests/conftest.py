@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,37 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 import torch
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no exclusive tests (they then share the CPU)
+    fcntl = None  # type: ignore[assignment]
+
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Under pytest-xdist, a test marked ``alone`` runs while no other worker runs one.
+
+    Every test holds a shared lock on one file of the run (setup, call and teardown);
+    an ``alone`` test holds it exclusively, so it waits for the other workers' current
+    tests and they wait for it. Without xdist, nothing to do.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None or fcntl is None:
+        yield
+        return
+    # beside the workers' temporary folders (pytest removes old ones), else in /tmp
+    factory = getattr(item.config, "_tmp_path_factory", None)
+    folder = factory.getbasetemp().parent if factory is not None else Path(tempfile.gettempdir())
+    path = folder / f"cnas-tests-{run}.lock"
+    with open(path, "a") as handle:
+        exclusive = item.get_closest_marker("alone") is not None
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(autouse=True)

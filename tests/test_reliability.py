@@ -198,6 +198,7 @@ def hub_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "hub-cache"
 
 
+@pytest.mark.alone  # a wall-clock bound on the error
 @pytest.mark.parametrize("behaviour", hostile_hub.BEHAVIOURS)
 def test_a_hostile_hub_gives_one_documented_error_in_bounded_time(
     behaviour: str, hub_limits: Path, monkeypatch: pytest.MonkeyPatch
@@ -218,6 +219,7 @@ def test_a_hostile_hub_gives_one_documented_error_in_bounded_time(
     assert not list(hub_limits.rglob("config.json"))
 
 
+@pytest.mark.alone  # a wall-clock bound on the error
 @pytest.mark.parametrize("behaviour", ["silent", "trickle", "truncated", "not-http"])
 def test_a_hostile_release_url_gives_one_documented_error_in_bounded_time(
     behaviour: str, hub_limits: Path, tmp_path: Path
