@@ -42,7 +42,7 @@ COMMAND_FLAGS = {
     },
     "train": {
         "-h", "--help", "-o", "--output", "--config", "--print-config", "--resume",
-        "--local-rank", "--local_rank",
+        "--local-rank", "--local_rank", "--preset",
     },
 }  # fmt: skip
 # flags that set a field through a translation (named with the field they set)

@@ -94,8 +94,30 @@ def test_the_original_readme_commands_give_the_original_runs(
     assert (cfg["warmup_epochs"], cfg["lr_min"]) == (0, 0.0)
 
 
-def _stated_presets(section: str) -> dict[str, str]:
-    """The 'cnas preset' column of one table of docs/training.md, by field."""
+# The final README's CIFAR-10 command (commit b47229f dropped --batch_size 48
+# --no_bias_decay --num_workers 4 from it), on 2 processes.
+FINAL_CIFAR10 = "--arch CNAS --init_channels 36 --layers 20 -o outputs/cifar10"
+
+
+def test_the_final_readme_command_with_the_defaults_preset_gives_the_final_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["train", "--preset", "cifar10-defaults", *FINAL_CIFAR10.split(), "--print-config"]
+    assert main([*argv, "--local-rank=0"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert (cfg["batch_size"], cfg["batch_size"] // 2, cfg["no_bias_decay"]) == (128, 64, False)
+    assert (cfg["lr"], cfg["schedule"], cfg["warmup_epochs"], cfg["seed"]) == (
+        0.05, "cosine", 0, 2020,
+    )  # fmt: skip
+    assert cfg["data"]["dataset"] == "cifar10"
+    assert main(["train", "--preset", "cifar10-defaults", "--dataset", "digits"]) == 2
+    assert "trains on cifar10, not --dataset digits" in capsys.readouterr().err
+
+
+def _stated_presets(section: str, column: int = 1) -> dict[str, str]:
+    """A preset's column (the first: the dataset's own) of one table of
+    docs/training.md, by field."""
     docs = (Path(__file__).parents[1] / "docs" / "training.md").read_text()
     table = docs.split(section, 1)[1].split("\n### ", 1)[0]
     stated: dict[str, str] = {}
@@ -103,17 +125,23 @@ def _stated_presets(section: str) -> dict[str, str]:
         if line.startswith("| `"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             names = [n.strip().strip("`") for n in cells[0].split(",")]
-            values = [v.strip() for v in cells[1].split(",")]
+            values = [v.strip() for v in cells[column].split(",")]
             stated.update(zip(names, values, strict=True))
     return stated
 
 
 @pytest.mark.parametrize(
-    ("dataset", "section"),
-    [("cifar10", "### CIFAR-10 (`--dataset cifar10`)"), ("imagenet", "### ImageNet")],
+    ("dataset", "section", "column"),
+    [
+        ("cifar10", "### CIFAR-10 (`--dataset cifar10`)", 1),
+        ("cifar10-defaults", "### CIFAR-10 (`--dataset cifar10`)", 2),
+        ("imagenet", "### ImageNet", 1),
+    ],
 )
-def test_the_tables_in_the_training_docs_state_the_presets(dataset: str, section: str) -> None:
-    stated = _stated_presets(section)
+def test_the_tables_in_the_training_docs_state_the_presets(
+    dataset: str, section: str, column: int
+) -> None:
+    stated = _stated_presets(section, column)
     cfg = TrainConfig.preset(dataset)
     assert len(stated) >= 15
     for field, value in stated.items():

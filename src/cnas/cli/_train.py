@@ -83,9 +83,17 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _populate_train(p: argparse.ArgumentParser) -> None:
-    from ..training import TrainConfig
+    from ..training import PRESETS, TrainConfig
 
     p.add_argument("-o", "--output", default="runs/train", help="output folder")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="the recipe the flags change (default: the preset of --dataset); "
+        "cifar10-defaults is the original's final defaults without flags, cifar10 its "
+        "first README's command (docs/training.md)",
+    )
     add_config_file_flags(p, "training")
     p.add_argument(
         "--resume",
@@ -118,7 +126,14 @@ def train_config(args: argparse.Namespace) -> Any:
 
     args = per_process_batch(args, "batch_size")
     given = given_fields(args)
+    preset = getattr(args, "preset", None)
     dataset = given.get("data.dataset", DataConfig().dataset)
+    if preset is not None:
+        data = TrainConfig.preset(preset).data
+        trains_on = data.dataset if data is not None else preset
+        if "data.dataset" in given and trains_on != dataset:
+            raise CLIError(f"--preset {preset} trains on {trains_on}, not --dataset {dataset}")
+        dataset = preset
     config = load_config(TrainConfig, args, lambda: TrainConfig.preset(dataset))
     world = launched_world_size()
     if config.batch_size % world:
