@@ -4,7 +4,9 @@ huggingface_hub retries timeouts and resets on its own, waits up to a minute for
 answer, and reads a download in 10 MB chunks; none of that can be bounded from outside
 a call without changing its process-wide settings. So each network call runs here, in a
 process of its own whose settings are ours to change: connect and read timeouts, small
-chunks, and a progress class that reports every chunk. The parent watches the reports
+chunks, a progress class that reports every chunk, no retries (one request says whether
+the file can be had; an offline machine fails in a second), and no request for
+huggingface_hub's list of "agent harnesses". The parent watches the reports
 and ends this process when the download stalls; whatever fails here is reported as one
 JSON line, never as a traceback.
 
