@@ -256,9 +256,9 @@ def test_a_lock_taken_on_a_file_removed_meanwhile_is_taken_again(
 ) -> None:
     # A run that ends removes .lock while holding it; a process that opened the old file
     # just before must not believe it holds the folder: it locks the file now there.
-    import cnas._run._folder as folder_module
+    import cnas._io as io_module
 
-    real = folder_module.same_file
+    real = io_module.same_file
     calls: list[int] = []
 
     def removed_once(handle: Any, path: Path) -> bool:
@@ -267,7 +267,7 @@ def test_a_lock_taken_on_a_file_removed_meanwhile_is_taken_again(
             path.unlink()  # as if the previous holder released it right then
         return real(handle, path)
 
-    monkeypatch.setattr(folder_module, "same_file", removed_once)
+    monkeypatch.setattr(io_module, "same_file", removed_once)
     folder = RunFolder(tmp_path, "training")
     folder.acquire()
     try:

@@ -10,17 +10,20 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 __all__ = [
     "ATOMIC_TEMPORARY",
+    "FileLockedError",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "find_link",
+    "lock_file",
     "parse_json",
     "same_file",
     "shorten",
+    "unlock_file",
 ]
 
 ATOMIC_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
@@ -174,3 +177,47 @@ def same_file(handle: Any, path: Path) -> bool:
         return False
     there = os.fstat(handle.fileno())
     return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+class FileLockedError(OSError):
+    """``lock_file``: another process holds the lock; ``holder`` is what the file says."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path} is locked by another process")
+        self.holder = holder
+
+
+def lock_file(path: Path) -> IO[str]:
+    """Open ``path`` (created if missing; a symbolic link is refused) and hold an
+    exclusive ``flock`` on it until ``unlock_file`` (POSIX only).
+
+    A holder that ends removes the file (``unlock_file``). Should that happen between
+    this open and this lock, the lock would be on a file no one else opens any more, so
+    the new file is opened and locked instead.
+
+    Raises:
+        FileLockedError: another process holds it (its ``holder`` text: the file's).
+    """
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        handle = open(fd, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read()
+            handle.close()
+            raise FileLockedError(path, holder) from None
+        if same_file(handle, path):
+            return handle
+        handle.close()
+
+
+def unlock_file(handle: IO[str], path: Path) -> None:
+    """Remove ``path`` while still holding its lock (so that no lock file is left behind
+    and no one locks the old file after us), then let go of the lock."""
+    if same_file(handle, path):
+        path.unlink(missing_ok=True)
+    handle.close()  # closing the file releases the flock

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist_utils
-from .._io import atomic_write_text, find_link, parse_json, same_file
+from .._io import FileLockedError, atomic_write_text, find_link, lock_file, parse_json, unlock_file
 from .._version import __version__
 from ..errors import CheckpointError, ConcurrentRunError, RunLockedError
 from ._checkpoints import (
@@ -356,22 +356,10 @@ class RunFolder:
         """
         if fcntl is None or self._lock is not None or not _launched_main():
             return
-        path = self.path / LOCK_NAME
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
-            handle = open(fd, "a+", encoding="utf-8")  # noqa: SIM115
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.seek(0)
-                error = self._locked_error(handle.read())
-                handle.close()
-                raise error from None
-            if same_file(handle, path):
-                break
-            # The run that held it ended and removed the file between our open and our
-            # lock: this lock is on a file no one else will open. Take the new one.
-            handle.close()
+        try:
+            handle = lock_file(self.path / LOCK_NAME)
+        except FileLockedError as exc:
+            raise self._locked_error(exc.holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -382,10 +370,7 @@ class RunFolder:
         """Let go of the folder's lock and remove its file, so that a finished run leaves
         no ``.lock`` behind (a killed one leaves a free lock file, which is harmless)."""
         if self._lock is not None:
-            path = self.path / LOCK_NAME
-            if same_file(self._lock, path):
-                path.unlink(missing_ok=True)  # while still holding it: see acquire
-            self._lock.close()  # closing the file releases the flock
+            unlock_file(self._lock, self.path / LOCK_NAME)
             self._lock = None
         if getattr(self, "_entered", False):
             self._entered = False

@@ -5,6 +5,7 @@ one at a time by a cluster scheduler, each resumable through its own resume path
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._genotype import Genotype
-from .._io import atomic_write_text, find_link, parse_json, same_file
+from .._io import FileLockedError, atomic_write_text, find_link, lock_file, parse_json, unlock_file
 from .._progress import progress_bar, show_progress_by_default
 from .._run import TEST_RESULT_NAME
 from .._schema import finite_or_none
@@ -406,29 +407,19 @@ class Study:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         path = self.folder / "study.lock"
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
+        if importlib.util.find_spec("fcntl") is None:  # pragma: no cover - not POSIX
             yield
             return
-        while True:
-            handle = path.open("a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                raise StudyPlanError(
-                    f"another cnas study is running in {self.folder}; wait for it to end"
-                ) from None
-            if same_file(handle, path):
-                break
-            handle.close()  # its holder removed it as we opened it: take the new file
+        try:
+            handle = lock_file(path)
+        except FileLockedError:
+            raise StudyPlanError(
+                f"another cnas study is running in {self.folder}; wait for it to end"
+            ) from None
         try:
             yield
         finally:
-            if same_file(handle, path):
-                path.unlink(missing_ok=True)  # while holding it, so none is left behind
-            handle.close()  # releases the lock
+            unlock_file(handle, path)
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
