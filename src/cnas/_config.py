@@ -37,6 +37,7 @@ __all__ = [
     "Config",
     "custom_setting",
     "default_of",
+    "describe_differences",
     "mapping_setting",
     "part",
     "setting",
@@ -336,3 +337,20 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def describe_differences(
+    saved: Any, now: Any, prefix: str = "", *, opaque: Sequence[str] = ()
+) -> list[str]:
+    """``"path: old -> new"`` for every leaf where ``saved`` and ``now`` differ; a key in
+    ``opaque`` that differs is named, not printed (``"genotype: differs"``)."""
+    if not isinstance(saved, Mapping) or not isinstance(now, Mapping):
+        return [] if saved == now else [f"{prefix or 'config'}: {saved!r} -> {now!r}"]
+    out = []
+    for key in sorted(set(saved) | set(now), key=str):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key in opaque:
+            out += [f"{path}: differs"] if saved.get(key) != now.get(key) else []
+        else:
+            out += describe_differences(saved.get(key), now.get(key), path, opaque=opaque)
+    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._config import describe_differences
 from .._run import rng_state, set_rng_state
 from ..curriculum import CurriculumSchedule
 from ..errors import CheckpointError
@@ -20,7 +21,7 @@ from ._position import Position
 from ._results import StageResult
 from ._strategy import Strategy
 
-__all__ = ["LoopState", "checkpoint", "describe_differences", "restore"]
+__all__ = ["LoopState", "checkpoint", "restore"]
 
 logger = logging.getLogger("cnas")
 
@@ -65,17 +66,6 @@ def checkpoint(
         "stages": [r.to_dict() for r in loop.results],
         "rng": {"generator": engine.generator.get_state(), **rng_state()},
     }
-
-
-def describe_differences(saved: Any, now: Any, prefix: str = "") -> list[str]:
-    """``"path: old -> new"`` for every leaf where ``saved`` and ``now`` differ."""
-    if not isinstance(saved, Mapping) or not isinstance(now, Mapping):
-        return [] if saved == now else [f"{prefix or 'config'}: {saved!r} -> {now!r}"]
-    out = []
-    for key in sorted(set(saved) | set(now), key=str):
-        path = f"{prefix}.{key}" if prefix else str(key)
-        out += describe_differences(saved.get(key), now.get(key), path)
-    return out
 
 
 def restore(

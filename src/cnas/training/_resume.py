@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._config import describe_differences
 from .._run import set_rng_state
 from ..errors import CheckpointError
 
@@ -64,7 +65,8 @@ def restore(
     """
     saved = state.get("model_config")
     if saved != network:
-        what = "; ".join(_network_changes(saved, network)) or "unknown"
+        changes = describe_differences(saved, network, opaque=("genotype",))
+        what = "; ".join(changes) if isinstance(saved, dict) else "unknown"
         raise CheckpointError(
             f"{path} is a checkpoint of another network ({what}); it does not fit this "
             "one: resume it with the network it started with (its config.json has it), "
@@ -130,20 +132,3 @@ def _flat(record: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[path] = value
     return out
-
-
-def _network_changes(saved: Any, now: Mapping[str, Any]) -> list[str]:
-    """``"layers: 5 -> 4"`` for each field of the network description that changed (a
-    genotype is named, not printed)."""
-    if not isinstance(saved, dict):
-        return []
-    changes = []
-    for key in sorted(set(saved) | set(now)):
-        old, new = saved.get(key), now.get(key)
-        if old != new:
-            changes.append(
-                f"{key}: the checkpoint's differs"
-                if key == "genotype"
-                else f"{key}: {old!r} -> {new!r}"
-            )
-    return changes
