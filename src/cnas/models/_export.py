@@ -477,11 +477,11 @@ def _onnx_with_fallback(
 ) -> tuple[bytes, int, str]:
     """``_onnx_bytes``; when the TorchScript exporter fails inside torch (an internal
     assert, a graph it cannot handle), the dynamo exporter instead, with one warning."""
-    if exporter != "torchscript":
-        return (*_onnx_bytes(model, example, exporter, opset, meta), exporter)
     try:
         return (*_onnx_bytes(model, example, exporter, opset, meta), exporter)
     except RuntimeError as exc:  # torch's own failure: its message can be a graph dump
+        if exporter != "torchscript":
+            raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         if not _has_dynamo() or importlib.util.find_spec("onnxscript") is None:
             raise RuntimeError(

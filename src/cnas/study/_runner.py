@@ -16,7 +16,7 @@ from typing import Any
 
 from .._genotype import Genotype
 from .._io import FileLockedError, atomic_write_text, find_link, lock_file, parse_json, unlock_file
-from .._progress import progress_bar, show_progress_by_default
+from .._progress import progress_bar
 from .._run import TEST_RESULT_NAME
 from .._schema import finite_or_none
 from ..errors import StudyPlanError, StudyRunError
@@ -486,16 +486,5 @@ def _differences(saved: Any, now: dict[str, Any]) -> list[str]:
     return [k for k in keys if saved.get(k) != now.get(k)]
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(total: int, done: int, progress: bool | None) -> Any:
-    show = show_progress_by_default() if progress is None else progress
-    if not show:
-        return _NoBar()
-    return progress_bar(show=True, total=total, initial=done, desc="study", unit="run")
+    return progress_bar(show=progress, total=total, initial=done, desc="study", unit="run")
