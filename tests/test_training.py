@@ -260,28 +260,21 @@ def test_resume_continues_the_schedule_exactly(tmp_path: Path) -> None:
 def test_resuming_another_architecture_is_refused(tmp_path: Path) -> None:
     trainer, train, val = tiny(tmp_path, epochs=1)
     trainer.fit(train, val)  # type: ignore[arg-type]
+    config = trainer.config.replace(runtime={"device": "cpu", "progress": False})
+
+    def fit_into_the_folder(model: torch.nn.Module, resume: bool) -> None:
+        Trainer(model, config, tmp_path, resume=resume).fit(train, val)  # type: ignore[arg-type]
+
     other = cnas.NetworkCIFAR(4, 4, 3, True, "DARTS_V2")
     with pytest.raises(cnas.CheckpointError, match="checkpoint of another network"):
-        Trainer(
-            other,
-            trainer.config.replace(runtime={"device": "cpu", "progress": False}),
-            tmp_path,
-            resume=True,
-        ).fit(train, val)  # type: ignore[arg-type]
+        fit_into_the_folder(other, resume=True)
     with pytest.raises(cnas.CheckpointError, match="already holds a training run"):
-        Trainer(
-            other, trainer.config.replace(runtime={"device": "cpu", "progress": False}), tmp_path
-        ).fit(train, val)  # type: ignore[arg-type]
+        fit_into_the_folder(other, resume=False)
     # only what changed is named, not both network descriptions
     described = cnas.models.network_config(trainer.model)
     deeper = network_from_config({**described, "layers": 4})
     with pytest.raises(cnas.CheckpointError) as info:
-        Trainer(
-            deeper,
-            trainer.config.replace(runtime={"device": "cpu", "progress": False}),
-            tmp_path,
-            resume=True,
-        ).fit(train, val)  # type: ignore[arg-type]
+        fit_into_the_folder(deeper, resume=True)
     assert "(layers: 3 -> 4)" in str(info.value) and "init_channels" not in str(info.value)
 
 
