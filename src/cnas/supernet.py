@@ -329,6 +329,45 @@ class SuperCell(nn.Module):
         out = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
         return out.contiguous(memory_format=fmt)
 
+    def reached_modules(
+        self, arch: Genotype | MixedWeights, kind: Literal["normal", "reduce"]
+    ) -> tuple[list[nn.Module], set[int]]:
+        """The modules of this cell that ``arch`` connects to the cell's output, counting
+        ``none`` edges as reading their input (the original computes them as ``x * 0``),
+        and which of the cell's inputs (0: ``s0``, 1: ``s1``) they read."""
+        modules: list[nn.Module] = []
+        reads: set[int] = set()
+        if isinstance(arch, MixedWeights):
+            weights, active = arch.cell(kind)
+            n_nodes = _nodes_for_edges(weights.shape[0])
+            assert n_nodes is not None
+            for dst in range(2, n_nodes + 2):
+                for src in range(dst):
+                    e = edge_index(src, dst)
+                    edge = cast(SuperEdge, self.edges[e])
+                    for j in range(len(arch.ops)) if active is None else (active[e],):
+                        if arch.ops[j] != "none":
+                            modules.append(edge.ops[arch.ops[j]])
+                    if src < 2:
+                        reads.add(src)
+        else:
+            edges, concat = arch.cell(kind)
+            needed = {e.dst for e in edges if e.dst in concat}
+            for op, src, dst in sorted(edges, key=lambda e: -e.dst):
+                if dst not in needed:
+                    continue
+                if op != "none":
+                    modules.append(cast(SuperEdge, self.edges[edge_index(src, dst)]).ops[op])
+                if src < 2:
+                    reads.add(src)
+                else:
+                    needed.add(src)
+        if 0 in reads:
+            modules.append(self.preprocess0)
+        if 1 in reads:
+            modules.append(self.preprocess1)
+        return modules, reads
+
     @staticmethod
     def _preprocess(
         module: nn.Module, tail: Tail | None, x: torch.Tensor, relu_x: torch.Tensor | None
@@ -479,6 +518,62 @@ class SuperNet(nn.Module):
                 f"mixed weights cover {weights.n_nodes} nodes ({weights.normal.shape[0]} "
                 f"edges); the supernet holds {self.space.n_nodes}"
             )
+
+    def reached_parameters(self, arch: Genotype | MixedWeights) -> list[nn.Parameter]:
+        """The parameters a forward pass of ``arch`` connects to the logits, counting
+        ``none`` edges as reading their input: those the original code gives a gradient.
+
+        The original supernet computes ``none`` as ``x * 0``, so the layers such an edge
+        reads stay in the autograd graph and get a gradient of zeros; this supernet skips
+        ``none`` edges, so a layer read only through them gets no gradient at all. The
+        search gives the parameters listed here that got none a zero gradient, so that
+        weight decay and momentum move them as the original's optimizer does (see
+        ``cnas.search.OptimizerConfig.idle_weights``).
+
+        Args:
+            arch: A ``Genotype`` or ``MixedWeights`` the supernet can run.
+
+        Returns:
+            Each such parameter once: the stem's (when a cell reads it), the cells' and
+            the classifier's.
+
+        Examples:
+            >>> import cnas
+            >>> space = cnas.SearchSpace(["sep_conv_3x3", "none"], n_nodes=1)
+            >>> net = cnas.SuperNet(space, C=4, layers=3)
+            >>> g = cnas.Genotype([("none", 0, 2), ("none", 1, 2)], None,
+            ...                   [("none", 0, 2), ("none", 1, 2)], None)
+            >>> len(net.reached_parameters(g)) == len(list(net.parameters())) - 3 * 4 * 2
+            True
+        """
+        cells = [cast(SuperCell, c) for c in self.cells]
+        needed = [False] * len(cells)
+        needed[-1] = True
+        stem = False
+        modules: list[nn.Module] = [self.classifier]
+        for i in reversed(range(len(cells))):
+            if not needed[i]:
+                continue
+            cell = cells[i]
+            kind: Literal["normal", "reduce"] = "reduce" if cell.reduction else "normal"
+            cell_modules, reads = cell.reached_modules(arch, kind)
+            modules += cell_modules
+            for which, source in ((0, i - 2), (1, i - 1)):
+                if which in reads:
+                    if source >= 0:
+                        needed[source] = True
+                    else:
+                        stem = True
+        if stem:
+            modules.append(self.stem)
+        seen: set[int] = set()
+        params: list[nn.Parameter] = []
+        for m in modules:
+            for p in m.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
 
     def forward(self, x: torch.Tensor, arch: Genotype | MixedWeights) -> torch.Tensor:
         """Logits of an architecture (single path) or of weighted op mixtures (mixed mode).

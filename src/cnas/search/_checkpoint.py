@@ -56,6 +56,7 @@ def checkpoint(
         "position": loop.position.to_dict(),
         "supernet": engine.supernet.state_dict(),
         "optimizer": engine.optimizer.state_dict(),
+        "gradient_holders": engine.gradient_holders(),
         "strategy": {
             "name": strategy.registered_name,
             "settings": strategy.settings(),
@@ -128,6 +129,7 @@ def restore(
         position.check(schedule, strategy, results)
         engine.supernet.load_state_dict(state["supernet"])
         engine.optimizer.load_state_dict(state["optimizer"])
+        engine.restore_gradient_holders(state.get("gradient_holders"))
         strategy.load_state_dict(saved["state"])
         engine.generator.set_state(state["rng"]["generator"])
         set_rng_state(state["rng"])

@@ -207,6 +207,14 @@ class OptimizerConfig(Config):
             `--arch_learning_rate`).
         momentum: Nesterov momentum. Source: the original (0.9, `--arch_momentum`).
         weight_decay: Weight decay. Source: the original (3e-4, `--arch_weight_decay`).
+        idle_weights: What a step does with the weights its architecture did not use.
+            `step`: every weight that has had a gradient is stepped on every step, with
+            a zero gradient, so weight decay and momentum keep moving the ops a step
+            did not sample, and the layers read only through `none` edges get a zero
+            gradient too. `hold`: only the weights the step used move (about 10-20x
+            weaker weight decay on a candidate op late in a search). Source: the
+            original (`step`: its `optimizer.zero_grad()` zeroes gradients; its `none`
+            op is `x * 0`).
     """
 
     batch_size: int = setting(96, flags=("--batch-size",), minimum=1)
@@ -217,6 +225,7 @@ class OptimizerConfig(Config):
     weight_decay: float = setting(
         3e-4, flags=("--weight-decay", "--arch_weight_decay"), minimum=0.0
     )
+    idle_weights: Literal["step", "hold"] = setting("step", flags=("--idle-weights",))
 
 
 @dataclass(frozen=True)

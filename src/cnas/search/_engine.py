@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +25,9 @@ __all__ = ["Engine"]
 Data = Dataset[Any] | DataLoader[Any]
 Batch = tuple[torch.Tensor, torch.Tensor]
 
+IdleWeights = Literal["step", "hold"]
+"""What a supernet step does with the weights it did not use (``OptimizerConfig.idle_weights``)."""
+
 SCORE_CACHE_BYTES = 512 * 2**20
 """The most scoring batches a derivation keeps, in bytes, for its next candidates."""
 
@@ -40,6 +43,10 @@ class Engine:
     Attributes:
         supernet: The weight-sharing supernet.
         optimizer: SGD (Nesterov) over the supernet's weights.
+        idle_weights: ``"step"`` (the original's semantics): every weight that has had
+            a gradient is stepped on every weight step, with a zero gradient where the
+            step did not use it, so weight decay and momentum keep moving it. ``"hold"``:
+            only the weights the step used move.
         op_order: The order in which the curriculum introduces the ops.
         device: Where the supernet runs.
         generator: The random generator strategies draw architectures from.
@@ -73,7 +80,11 @@ class Engine:
         steps_per_epoch: int | None,
         derive_batches: int | None,
         progress: bool,
+        idle_weights: IdleWeights = "step",
     ) -> None:
+        if idle_weights not in ("step", "hold"):
+            raise ValueError(f"idle_weights must be 'step' or 'hold', got {idle_weights!r}")
+        self.idle_weights: IdleWeights = idle_weights
         self.supernet = supernet
         self.op_order = tuple(op_order)
         self.device = device
@@ -176,6 +187,13 @@ class Engine:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step of the supernet weights on ``(x, y)`` through ``arch``.
 
+        With ``idle_weights="step"`` (the default), gradients are zeroed, not removed, as
+        the original's optimizer did (torch 1.5): every weight that has ever had a
+        gradient is stepped, its weight decay and momentum applied even where ``arch``
+        does not use it; and the layers ``arch`` reads only through ``none`` edges get a
+        zero gradient (``SuperNet.reached_parameters``), as the original's ``x * 0``
+        gave them. With ``"hold"``, only the weights ``arch`` used move.
+
         Gradients are averaged over processes in a distributed search. Returns the loss
         and the logits, detached.
         """
@@ -183,11 +201,44 @@ class Engine:
         loss = F.cross_entropy(logits, y)
         if not bool(torch.isfinite(loss)):  # before the step could spread it into the weights
             raise NonFiniteLossError(f"the supernet's training loss became {loss.item()}")
-        self.optimizer.zero_grad(set_to_none=True)
+        step_idle = self.idle_weights == "step"
+        self.optimizer.zero_grad(set_to_none=not step_idle)
         loss.backward()  # type: ignore[no-untyped-call]
-        self.average_gradients(self.supernet.parameters())
+        if step_idle:
+            reached = self.supernet.reached_parameters(arch)
+            for p in reached:
+                if p.grad is None and p.requires_grad:
+                    p.grad = torch.zeros_like(p)
+            # every other gradient is zero on every process: only these need averaging
+            self.average_gradients(reached)
+        else:
+            self.average_gradients(self.supernet.parameters())
         self.optimizer.step()
         return loss.detach(), logits.detach()
+
+    def gradient_holders(self) -> list[str]:
+        """The names of the supernet parameters that hold a gradient: with
+        ``idle_weights="step"``, those every weight step moves (a checkpoint keeps them)."""
+        return [name for name, p in self.supernet.named_parameters() if p.grad is not None]
+
+    def restore_gradient_holders(self, names: Sequence[str] | None) -> None:
+        """Give the parameters ``names`` zero gradients, as ``gradient_holders`` had them
+        when saved. ``None`` (a checkpoint from before it was recorded): those with
+        optimizer state, which every parameter that has been stepped has with momentum.
+
+        Raises:
+            ValueError: a name that is not one of the supernet's parameters.
+        """
+        params = dict(self.supernet.named_parameters())
+        if names is None:
+            stepped = {id(p) for p, state in self.optimizer.state.items() if state}
+            names = [n for n, p in params.items() if id(p) in stepped]
+        unknown = [n for n in names if n not in params]
+        if unknown:
+            raise ValueError(f"unknown supernet parameters {unknown[:3]}")
+        holders = set(names)
+        for name, p in params.items():
+            p.grad = torch.zeros_like(p) if name in holders else None
 
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, arch: Genotype | MixedWeights) -> float:
         """Top-1 accuracy (0..1) of ``arch`` on one batch, averaged over processes."""

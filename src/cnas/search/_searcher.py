@@ -168,6 +168,7 @@ class Searcher(StageTools):
             steps_per_epoch=loop.steps_per_epoch,
             derive_batches=derive_batches,
             progress=self.runtime.show_progress(),
+            idle_weights=optimizer.idle_weights,
         )
         if budget is not None:
             bind_budget(self.engine, schedule, budget)
