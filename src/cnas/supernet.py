@@ -519,6 +519,33 @@ class SuperNet(nn.Module):
                 f"edges); the supernet holds {self.space.n_nodes}"
             )
 
+    def reached_modules(self, arch: Genotype | MixedWeights) -> list[nn.Module]:
+        """The modules a forward pass of ``arch`` connects to the logits, counting
+        ``none`` edges as reading their input (see ``reached_parameters``): the stem
+        (when a cell reads it), the cells' preprocessing layers and ops, the classifier.
+        """
+        cells = [cast(SuperCell, c) for c in self.cells]
+        needed = [False] * len(cells)
+        needed[-1] = True
+        stem = False
+        modules: list[nn.Module] = [self.classifier]
+        for i in reversed(range(len(cells))):
+            if not needed[i]:
+                continue
+            cell = cells[i]
+            kind: Literal["normal", "reduce"] = "reduce" if cell.reduction else "normal"
+            cell_modules, reads = cell.reached_modules(arch, kind)
+            modules += cell_modules
+            for which, source in ((0, i - 2), (1, i - 1)):
+                if which in reads:
+                    if source >= 0:
+                        needed[source] = True
+                    else:
+                        stem = True
+        if stem:
+            modules.append(self.stem)
+        return modules
+
     def reached_parameters(self, arch: Genotype | MixedWeights) -> list[nn.Parameter]:
         """The parameters a forward pass of ``arch`` connects to the logits, counting
         ``none`` edges as reading their input: those the original code gives a gradient.
@@ -546,29 +573,9 @@ class SuperNet(nn.Module):
             >>> len(net.reached_parameters(g)) == len(list(net.parameters())) - 3 * 4 * 2
             True
         """
-        cells = [cast(SuperCell, c) for c in self.cells]
-        needed = [False] * len(cells)
-        needed[-1] = True
-        stem = False
-        modules: list[nn.Module] = [self.classifier]
-        for i in reversed(range(len(cells))):
-            if not needed[i]:
-                continue
-            cell = cells[i]
-            kind: Literal["normal", "reduce"] = "reduce" if cell.reduction else "normal"
-            cell_modules, reads = cell.reached_modules(arch, kind)
-            modules += cell_modules
-            for which, source in ((0, i - 2), (1, i - 1)):
-                if which in reads:
-                    if source >= 0:
-                        needed[source] = True
-                    else:
-                        stem = True
-        if stem:
-            modules.append(self.stem)
         seen: set[int] = set()
         params: list[nn.Parameter] = []
-        for m in modules:
+        for m in self.reached_modules(arch):
             for p in m.parameters():
                 if id(p) not in seen:
                     seen.add(id(p))

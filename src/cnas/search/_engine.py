@@ -110,6 +110,7 @@ class Engine:
         self.budget: Budget | None = None
         self.cost_model: CostModel | None = None
         self._reachable: dict[SearchSpace, bool] = {}
+        self._parameters_of: dict[torch.nn.Module, tuple[torch.nn.Parameter, ...]] = {}
         self._scored: list[tuple[Genotype, float]] | None = None
         # the scoring data of the derivation under way, how many candidates it scored,
         # and its batches once kept (None before, and where they did not fit)
@@ -205,7 +206,7 @@ class Engine:
         self.optimizer.zero_grad(set_to_none=not step_idle)
         loss.backward()  # type: ignore[no-untyped-call]
         if step_idle:
-            reached = self.supernet.reached_parameters(arch)
+            reached = self._reached_parameters(arch)
             for p in reached:
                 if p.grad is None and p.requires_grad:
                     p.grad = torch.zeros_like(p)
@@ -215,6 +216,17 @@ class Engine:
             self.average_gradients(self.supernet.parameters())
         self.optimizer.step()
         return loss.detach(), logits.detach()
+
+    def _reached_parameters(self, arch: Genotype | MixedWeights) -> list[torch.nn.Parameter]:
+        """``supernet.reached_parameters(arch)``, with each module's parameters listed
+        once per search (listing them anew costs more than a small step on a GPU)."""
+        params: list[torch.nn.Parameter] = []
+        for m in self.supernet.reached_modules(arch):
+            own = self._parameters_of.get(m)
+            if own is None:
+                own = self._parameters_of[m] = tuple(m.parameters())
+            params += own
+        return list(dict.fromkeys(params))  # shared layers once, in order
 
     def gradient_holders(self) -> list[str]:
         """The names of the supernet parameters that hold a gradient: with

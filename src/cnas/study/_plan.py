@@ -49,6 +49,7 @@ _SEARCH_FIELDS: dict[str, str] = {
     "lr": "optimizer.lr",
     "momentum": "optimizer.momentum",
     "weight_decay": "optimizer.weight_decay",
+    "idle_weights": "optimizer.idle_weights",
     "train_portion": "data.train_portion",
     "derive_batches": "strategy.derive_batches",
     "steps_per_epoch": "curriculum.steps_per_epoch",
