@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 OPS = ("sep_conv_3x3", "max_pool_3x3", "none", "skip_connect")
 N_NODES = 4
-C, LAYERS, CLASSES, SIZE = 4, 5, 5, 8
+C, LAYERS, CLASSES, SIZE = 4, 5, 5, 16
 BATCH, TRAIN_BATCHES, VAL_BATCHES = 8, 4, 4
 WARMUP, EPOCHS = 1, 2
 SEED = 2020
