@@ -42,7 +42,7 @@ FLOORS: dict[str, int] = {
         ],
         3,
     ),
-    **dict.fromkeys(["supernet", "models"], 4),
+    **dict.fromkeys(["supernet", "_reach", "_supernet_paths", "models"], 4),
     **dict.fromkeys(["search", "training", "costs"], 5),
     "study": 6,
     **dict.fromkeys(["cli", "__main__", "_config_docs", ""], 7),

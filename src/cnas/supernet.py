@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -15,13 +15,15 @@ from ._mixed_weights import MixedWeights as MixedWeights
 from ._mixed_weights import _nodes_for_edges
 from ._mixed_weights import edge_count as edge_count
 from ._mixed_weights import edge_index as edge_index
+from ._reach import reached_modules
+from ._supernet_paths import dense_grad as _dense_grad
+from ._supernet_paths import is_channels_last as _is_channels_last
+from ._supernet_paths import recomputing_body as _recomputing_body
 from ._validation import check_images, check_network_sizes
 from .ops import (
     FactorizedReduce,
     FinalBatchNorm,
-    GemvBatchNorm2d,
     ReLUConvBN,
-    SubsampledDilatedConv2d,
     get_op,
     split_final_batchnorm,
 )
@@ -49,61 +51,6 @@ def _batch_stats_only(module: nn.Module) -> None:
             m.running_mean = None
             m.running_var = None
             m.num_batches_tracked = None
-
-
-class _GradLayout(torch.autograd.Function):
-    """Identity whose backward hands on a gradient made contiguous in a given layout.
-
-    Gradients that reach a tensor in another layout than its own (after slicing, ``cat``
-    or a layout switch) make the CPU kernels that consume them take slow, strided paths.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
-        ctx.layout = layout
-        return x
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad.contiguous(memory_format=ctx.layout), None
-
-
-def _is_channels_last(x: torch.Tensor) -> bool:
-    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-
-
-def _dense_grad(x: torch.Tensor) -> torch.Tensor:
-    if x.requires_grad and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
-        return _GradLayout.apply(x, torch.channels_last)  # type: ignore[no-any-return]
-    return x
-
-
-def _is_cheap(layer: nn.Module) -> bool:
-    """Whether mixed mode may run ``layer`` again in backward instead of keeping its
-    output: a ReLU, a depthwise convolution, or a BatchNorm of batch statistics only (no
-    running statistics to update twice, no synchronization across processes)."""
-    if isinstance(layer, nn.ReLU):
-        return True
-    if type(layer) in (nn.Conv2d, SubsampledDilatedConv2d):
-        conv = cast(nn.Conv2d, layer)
-        return conv.groups == conv.in_channels == conv.out_channels
-    if type(layer) in (nn.BatchNorm2d, GemvBatchNorm2d):
-        return cast(nn.BatchNorm2d, layer).running_mean is None
-    return False
-
-
-def _recomputing_body(module: nn.Module, split: FinalBatchNorm) -> Tail | None:
-    """``split.body`` with the second stage of a separable convolution (``BatchNorm ->
-    ReLU -> depthwise conv``, then the pointwise convolution) run through
-    ``cnas.kernels.recompute_runs``, or None where nothing qualifies (``split.body`` then
-    serves unchanged)."""
-    seq = getattr(module, "op", module)
-    if not isinstance(seq, nn.Sequential):
-        return None
-    layers = list(seq)[1:-1] if split.preactivated else list(seq)[:-1]
-    if any(isinstance(m, nn.MaxPool2d) for m in layers):
-        return None  # split.body runs it as cnas.kernels.max_pool2d
-    return kernels.recompute_runs(layers, _is_cheap)
 
 
 class SuperEdge(nn.Module):
@@ -329,45 +276,6 @@ class SuperCell(nn.Module):
         out = torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
         return out.contiguous(memory_format=fmt)
 
-    def reached_modules(
-        self, arch: Genotype | MixedWeights, kind: Literal["normal", "reduce"]
-    ) -> tuple[list[nn.Module], set[int]]:
-        """The modules of this cell that ``arch`` connects to the cell's output, counting
-        ``none`` edges as reading their input (the original computes them as ``x * 0``),
-        and which of the cell's inputs (0: ``s0``, 1: ``s1``) they read."""
-        modules: list[nn.Module] = []
-        reads: set[int] = set()
-        if isinstance(arch, MixedWeights):
-            weights, active = arch.cell(kind)
-            n_nodes = _nodes_for_edges(weights.shape[0])
-            assert n_nodes is not None
-            for dst in range(2, n_nodes + 2):
-                for src in range(dst):
-                    e = edge_index(src, dst)
-                    edge = cast(SuperEdge, self.edges[e])
-                    for j in range(len(arch.ops)) if active is None else (active[e],):
-                        if arch.ops[j] != "none":
-                            modules.append(edge.ops[arch.ops[j]])
-                    if src < 2:
-                        reads.add(src)
-        else:
-            edges, concat = arch.cell(kind)
-            needed = {e.dst for e in edges if e.dst in concat}
-            for op, src, dst in sorted(edges, key=lambda e: -e.dst):
-                if dst not in needed:
-                    continue
-                if op != "none":
-                    modules.append(cast(SuperEdge, self.edges[edge_index(src, dst)]).ops[op])
-                if src < 2:
-                    reads.add(src)
-                else:
-                    needed.add(src)
-        if 0 in reads:
-            modules.append(self.preprocess0)
-        if 1 in reads:
-            modules.append(self.preprocess1)
-        return modules, reads
-
     @staticmethod
     def _preprocess(
         module: nn.Module, tail: Tail | None, x: torch.Tensor, relu_x: torch.Tensor | None
@@ -525,26 +433,7 @@ class SuperNet(nn.Module):
         (when a cell reads it), the cells' preprocessing layers and ops, the classifier.
         """
         cells = [cast(SuperCell, c) for c in self.cells]
-        needed = [False] * len(cells)
-        needed[-1] = True
-        stem = False
-        modules: list[nn.Module] = [self.classifier]
-        for i in reversed(range(len(cells))):
-            if not needed[i]:
-                continue
-            cell = cells[i]
-            kind: Literal["normal", "reduce"] = "reduce" if cell.reduction else "normal"
-            cell_modules, reads = cell.reached_modules(arch, kind)
-            modules += cell_modules
-            for which, source in ((0, i - 2), (1, i - 1)):
-                if which in reads:
-                    if source >= 0:
-                        needed[source] = True
-                    else:
-                        stem = True
-        if stem:
-            modules.append(self.stem)
-        return modules
+        return reached_modules(self.stem, cells, self.classifier, arch)
 
     def reached_parameters(self, arch: Genotype | MixedWeights) -> list[nn.Parameter]:
         """The parameters a forward pass of ``arch`` connects to the logits, counting
