@@ -710,6 +710,8 @@ def test_a_killed_study_in_subprocess_mode_leaves_no_run_running(sig: str, tmp_p
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # a suite run under nohup would hand its ignored SIGHUP on to the study
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     assert process.stderr is not None
     for line in process.stderr:  # the study says when it starts a run
