@@ -3,6 +3,8 @@
 Measures, in two fresh subprocesses (one per implementation):
 
 - a supernet training step (forward, backward, SGD step) at C=16, 8 layers, 8 ops,
+  with the optimizer semantics ``--idle-weights`` names on both sides (default ``step``,
+  the search's default and the original's),
   batch 64, 32x32 inputs, fp32, over the same sequence of sampled architectures: for cnas
   once as the Searcher runs it (batches handed over in channels-last) and once called
   directly with NCHW batches, as in a user's own loop;
@@ -99,10 +101,22 @@ def worker_cnas(args: argparse.Namespace, archs: list[dict[str, Any]]) -> dict[s
         for a in archs
     ]
 
+    step_idle = args.idle_weights == "step"
+    own: dict[torch.nn.Module, tuple[torch.nn.Parameter, ...]] = {}
+
     def step_with(inputs: torch.Tensor, i: int) -> None:
-        loss = torch.nn.functional.cross_entropy(net(inputs, genotypes[i % len(genotypes)]), y)
-        opt.zero_grad(set_to_none=True)
+        genotype = genotypes[i % len(genotypes)]
+        loss = torch.nn.functional.cross_entropy(net(inputs, genotype), y)
+        opt.zero_grad(set_to_none=not step_idle)
         loss.backward()
+        if step_idle:  # as the Searcher's engine does: layers read through 'none' get zeros
+            for m in net.reached_modules(genotype):
+                params = own.get(m)
+                if params is None:
+                    params = own[m] = tuple(m.parameters())
+                for p in params:
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
         opt.step()
 
     def step(i: int) -> None:
@@ -169,7 +183,8 @@ def worker_original(args: argparse.Namespace, archs: list[dict[str, Any]]) -> di
     def step(i: int) -> None:
         normal, reduce = pairs[i % len(pairs)]
         loss = torch.nn.functional.cross_entropy(net(x, normal, reduce), y)
-        opt.zero_grad()
+        # step: what zero_grad() did in the torch the original pins (1.5.0)
+        opt.zero_grad(set_to_none=args.idle_weights == "hold")
         loss.backward()
         opt.step()
 
@@ -205,6 +220,7 @@ def run_worker(kind: str, args: argparse.Namespace, arch_file: str) -> dict[str,
         "--batch-size",
         str(args.batch_size),
     ]
+    cmd += ["--idle-weights", args.idle_weights]
     if args.original:
         cmd += ["--original", args.original]
     if args.no_channels_last:
@@ -239,6 +255,14 @@ def main() -> None:
         default=3,
         help="alternate the two implementations this many times; the median "
         "of the rounds is reported (default: 3)",
+    )
+    parser.add_argument(
+        "--idle-weights",
+        choices=("step", "hold"),
+        default="step",
+        help="optimizer semantics on both sides: step (the default of cnas's search, and "
+        "the original's on torch 1.5: every weight with a gradient is stepped) or hold "
+        "(only the weights a step used; gradients set to None)",
     )
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
