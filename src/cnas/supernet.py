@@ -462,14 +462,8 @@ class SuperNet(nn.Module):
             >>> len(net.reached_parameters(g)) == len(list(net.parameters())) - 3 * 4 * 2
             True
         """
-        seen: set[int] = set()
-        params: list[nn.Parameter] = []
-        for m in self.reached_modules(arch):
-            for p in m.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    params.append(p)
-        return params
+        modules = self.reached_modules(arch)
+        return list(dict.fromkeys(p for m in modules for p in m.parameters()))
 
     def forward(self, x: torch.Tensor, arch: Genotype | MixedWeights) -> torch.Tensor:
         """Logits of an architecture (single path) or of weighted op mixtures (mixed mode).

@@ -220,13 +220,11 @@ class Engine:
     def _reached_parameters(self, arch: Genotype | MixedWeights) -> list[torch.nn.Parameter]:
         """``supernet.reached_parameters(arch)``, with each module's parameters listed
         once per search (listing them anew costs more than a small step on a GPU)."""
-        params: list[torch.nn.Parameter] = []
-        for m in self.supernet.reached_modules(arch):
-            own = self._parameters_of.get(m)
-            if own is None:
-                own = self._parameters_of[m] = tuple(m.parameters())
-            params += own
-        return list(dict.fromkeys(params))  # shared layers once, in order
+        modules = self.supernet.reached_modules(arch)
+        for m in modules:
+            if m not in self._parameters_of:
+                self._parameters_of[m] = tuple(m.parameters())
+        return list(dict.fromkeys(p for m in modules for p in self._parameters_of[m]))
 
     def gradient_holders(self) -> list[str]:
         """The names of the supernet parameters that hold a gradient: with
